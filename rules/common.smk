@@ -1,0 +1,127 @@
+# Shared helpers: config validation, result paths, shard helpers, final targets.
+import math
+import sys
+import time
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+START_TIME = time.time()
+
+validate(config, schema="../config/schema.yaml", set_default=True)
+
+# The library does the work; the workflow only wires artifacts together.
+from ganrestore.methods import available as available_methods, get_method
+from ganrestore.pipeline import method_config, n_shards, shard_bounds
+from ganrestore.tasks import make_task
+
+
+def _config_error(msg):
+    raise ValueError(f"config error: {msg}")
+
+
+TASKS = {}
+for _t in config["tasks"]:
+    try:
+        TASKS[_t] = make_task(_t, config["image_size"])
+    except ValueError as e:
+        _config_error(f"tasks: {e}")
+
+for _m in config["methods"]:
+    if _m not in available_methods():
+        _config_error(
+            f"methods: unknown method {_m!r}; available: {', '.join(available_methods())}"
+        )
+    _up = get_method(_m).upstream
+    if _up and _up not in config["methods"]:
+        _config_error(
+            f"methods: {_m!r} starts from {_up!r}'s output: add {_up!r} to methods"
+        )
+
+for _m in config["method_params"]:
+    if _m not in config["methods"]:
+        print(
+            f"ganrestore: note: method_params.{_m} is set but {_m!r} is not in methods",
+            file=sys.stderr,
+        )
+
+
+def results_dir():
+    return f"results/{config['name']}"
+
+
+# Number of images per split, known when the DAG is built (one entry per data
+# source; other data rule files add theirs).
+N_IMAGES = {
+    "demo": lambda split: (
+        config["data"]["demo"]["real_test"] + config["data"]["demo"]["generated_test"]
+        if split == "test"
+        else None
+    ),
+}
+
+
+def n_images(split="test"):
+    src = config["data"]["source"]
+    n = N_IMAGES[src](split)
+    if split == "test" and (n is None or n < 1):
+        _config_error(f"data: source {src!r} gives no test images")
+    return n
+
+
+def n_test_shards():
+    return n_shards(n_images("test"), config["shard_size"])
+
+
+def shard_range(shard):
+    return shard_bounds(n_images("test"), config["shard_size"])[int(shard)]
+
+
+def applies(task, method):
+    return get_method(method).applies_to(TASKS[task])
+
+
+def pairs():
+    """Every configured (task, method) with whether the method applies."""
+    return [(t, m, applies(t, m)) for t in config["tasks"] for m in config["methods"]]
+
+
+def mcfg(method, task):
+    return method_config(config["method_params"], method, task)
+
+
+def restore_path(task, method, shard):
+    return f"{results_dir()}/restore/{task}/{method}/s{config['shard_size']}-{int(shard):03d}.npz"
+
+
+def shard_outputs(task, method):
+    return [restore_path(task, method, k) for k in range(n_test_shards())]
+
+
+# Extra inputs per method (e.g. a learned dictionary): name -> function(wildcards)
+# returning {input name: path}.  Rule files of methods fill this in.
+METHOD_EXTRA_INPUTS = {}
+
+
+def method_extra_inputs(wildcards):
+    fn = METHOD_EXTRA_INPUTS.get(wildcards.method)
+    return fn(wildcards) if fn else {}
+
+
+def get_final_output():
+    out = [f"{results_dir()}/tables/summary.md", f"{results_dir()}/tables/summary.csv"]
+    out += EXTRA_FINAL_OUTPUTS
+    return out
+
+
+# Other rule files append report targets here (figures, paper tables, ...).
+EXTRA_FINAL_OUTPUTS = []
+
+
+wildcard_constraints:
+    task=r"[A-Za-z0-9_.]+",
+    method=r"[A-Za-z0-9_]+",
+    split=r"test|val",
+    shard=r"\d+",

@@ -1,0 +1,40 @@
+# Evaluation: per-image metrics per (task, method), then the summary table.
+
+
+rule evaluate:
+    input:
+        data=f"{results_dir()}/data/test.npz",
+        shards=lambda wc: shard_outputs(wc.task, wc.method),
+    output:
+        csv=f"{results_dir()}/metrics/{{task}}/{{method}}.csv",
+        json=f"{results_dir()}/metrics/{{task}}/{{method}}.json",
+    log:
+        f"{results_dir()}/logs/evaluate/{{task}}_{{method}}.log",
+    benchmark:
+        f"{results_dir()}/benchmarks/evaluate/{{task}}_{{method}}.tsv"
+    threads: 1
+    script:
+        "../scripts/evaluate.py"
+
+
+rule summary:
+    input:
+        [
+            f"{results_dir()}/metrics/{t}/{m}.json"
+            for t, m, ok in pairs()
+            if ok
+        ],
+    output:
+        md=f"{results_dir()}/tables/summary.md",
+        csv=f"{results_dir()}/tables/summary.csv",
+    params:
+        pairs=pairs(),
+        name=config["name"],
+        n_test=n_images("test"),
+    log:
+        f"{results_dir()}/logs/summary.log",
+    benchmark:
+        f"{results_dir()}/benchmarks/summary.tsv"
+    threads: 1
+    script:
+        "../scripts/summary.py"
