@@ -1,0 +1,31 @@
+"""Datasets: the offline embedded demo, face alignment, and (later) CelebA loaders.
+
+Submodules are imported on demand so that ``import ganrestore.data`` stays
+cheap and does not need dlib or torch:
+
+- :mod:`ganrestore.data.align` -- face detection (dlib) and CelebA 64x64
+  DCGAN-protocol alignment;
+- :mod:`ganrestore.data.demo` -- the embedded demo set (package photographs +
+  faces sampled from the pretrained teacher generator), :func:`build_demo`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "build_demo": "demo",
+    "align_faces": "align",
+    "align_from_landmarks": "align",
+    "detect_faces": "align",
+    "CANONICAL_64": "align",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)
