@@ -1,4 +1,4 @@
-"""Datasets: the offline embedded demo, face alignment, and (later) CelebA loaders.
+"""Datasets: the offline embedded demo, face alignment, CelebA / CelebA-HQ / face folders.
 
 Submodules are imported on demand so that ``import ganrestore.data`` stays
 cheap and does not need dlib or torch:
@@ -6,7 +6,10 @@ cheap and does not need dlib or torch:
 - :mod:`ganrestore.data.align` -- face detection (dlib) and CelebA 64x64
   DCGAN-protocol alignment;
 - :mod:`ganrestore.data.demo` -- the embedded demo set (package photographs +
-  faces sampled from the pretrained teacher generator), :func:`build_demo`.
+  faces sampled from the pretrained teacher generator), :func:`build_demo`;
+- :mod:`ganrestore.data.download` -- resumable, checksummed HTTP / Google Drive downloads;
+- :mod:`ganrestore.data.celeba`, :mod:`ganrestore.data.celebahq`,
+  :mod:`ganrestore.data.folder` -- the real data sources.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ _LAZY = {
     "align_from_landmarks": "align",
     "detect_faces": "align",
     "CANONICAL_64": "align",
+    "build_celeba": "celeba",
+    "build_celebahq": "celebahq",
+    "build_folder": "folder",
 }
 
 
