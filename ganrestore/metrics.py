@@ -57,3 +57,12 @@ def summarize(values) -> dict:
     std = float(v.std(ddof=1)) if n > 1 else 0.0
     ci = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else math.nan
     return {"mean": float(v.mean()), "std": std, "ci95": ci, "n": n}
+
+
+def lpips_metric(weights_path, device="cpu"):
+    """Per-image LPIPS (AlexNet v0.1, :mod:`ganrestore.lpips`; lower = closer) as
+    ``fn(x_hat, x) -> (B,) array``, from the converted safetensors weights."""
+    from .lpips import load_lpips, lpips_distance
+
+    model = load_lpips(weights_path, device)
+    return lambda x_hat, x: lpips_distance(x_hat, x, model)

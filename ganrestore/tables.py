@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io as _io
 import math
+import re
 
 SUMMARY_COLUMNS = ["task", "method", "status", "n", "n_failed", "psnr_mean", "psnr_ci95",
-                   "psnr_of_mean_mse", "ssim_mean", "ssim_ci95", "seconds_per_image"]
+                   "psnr_of_mean_mse", "ssim_mean", "ssim_ci95", "lpips_mean", "lpips_ci95",
+                   "seconds_per_image"]
 
 
 def _fmt(v, digits=2):
@@ -50,7 +52,7 @@ def rows_to_csv(rows: list[dict], columns: list[str] = SUMMARY_COLUMNS) -> str:
 
 def rows_to_markdown(rows: list[dict], title: str = "", note: str = "") -> str:
     head = ["task", "method", "status", "n", "PSNR (dB, mean ± 95% CI)", "PSNR of mean MSE (dB)",
-            "SSIM (mean ± 95% CI)", "s / image"]
+            "SSIM (mean ± 95% CI)", "LPIPS (mean ± 95% CI)", "s / image"]
     out = []
     if title:
         out += [f"# {title}", ""]
@@ -65,6 +67,454 @@ def rows_to_markdown(rows: list[dict], title: str = "", note: str = "") -> str:
                      f"{_fmt(r.get('psnr_mean'))} ± {_fmt(r.get('psnr_ci95'))}",
                      _fmt(r.get("psnr_of_mean_mse")),
                      f"{_fmt(r.get('ssim_mean'), 4)} ± {_fmt(r.get('ssim_ci95'), 4)}",
+                     (f"{_fmt(r.get('lpips_mean'), 4)} ± {_fmt(r.get('lpips_ci95'), 4)}"
+                      if r.get("lpips_mean") is not None else "not computed"),
                      _fmt(r.get("seconds_per_image"), 3)]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
+
+
+# =============================================================================
+# The papers' tables beside ours
+# =============================================================================
+#
+# Our results enter as *aggregates*: one record per (task, method) with at least
+# ``task, method, n, psnr_mean, psnr_of_mean_mse, ssim_mean, lpips_mean`` (the
+# JSON that ``pipeline.run_evaluate`` writes).  The papers' numbers come from
+# ``config/paper_tables/*.csv``.  Both are joined into one long *comparison*
+# frame (one row per paper cell and metric: paper value, ours, ours - paper),
+# which is written as CSV and rendered in the paper's layout as Markdown and
+# LaTeX: methods as rows (paper / ours / difference), tasks as columns.
+#
+# PSNR conventions differ between the papers and are kept:
+#   * Yeh et al. (ICASSP 2018): mean of per-image PSNR -> our ``psnr_mean``;
+#   * IAGAN (arXiv 1906.05284, footnote): PSNR of the mean MSE over the test
+#     images, 10 log10(255^2 / mean MSE) -> our ``psnr_of_mean_mse``.
+
+#: Our method that plays a paper baseline's role (paper name -> our name).
+PAPER_METHOD_ALIASES = {"naive_ifft": "input", "blurred": "input"}
+
+#: Display names of methods in rendered tables.
+METHOD_LABELS = {
+    "tv": "TV", "lowrank": "Low-rank", "sparse": "Sparse", "yeh": "Yeh et al.",
+    "yeh_blend": "Yeh et al. + blending", "naive_ifft": "Naive IFFT", "blurred": "Blurred input",
+    "bicubic": "Bicubic", "dip": "DIP", "csgm": "CSGM", "csgm_bp": "CSGM-BP", "iagan": "IAGAN",
+    "iagan_bp": "IAGAN-BP", "input": "Input (A_input y)",
+}
+
+#: metric -> (our aggregate column, label, digits) per paper.
+YEH_METRICS = {"ssim": ("ssim_mean", "SSIM", 4), "psnr": ("psnr_mean", "PSNR", 2)}
+IAGAN_METRICS = {"psnr": ("psnr_of_mean_mse", "PSNR", 2), "lpips": ("lpips_mean", "LPIPS", 3)}
+
+NOT_RUN, NOT_APPLICABLE, NOT_REPORTED, FAILED = "not run", "n/a", "not reported", "failed"
+NOT_COMPUTED = "not computed"  # the metric is absent from our aggregates (e.g. no LPIPS weights)
+
+COMPARISON_COLUMNS = ["table", "column", "dataset", "task", "noise", "method", "our_task", "our_method",
+                      "metric", "paper", "ours", "diff", "n", "status", "in_paper"]
+
+
+def _pd():
+    import pandas as pd  # noqa: PLC0415  (only the paper-table functions need pandas)
+
+    return pd
+
+
+def noise_sigma(v) -> float:
+    """Noise level of a paper row in [0, 1] units: ``'10/255'`` -> 0.0392, ``'0'`` -> 0."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == "":
+        return 0.0
+    s = str(v).strip()
+    if "/" in s:
+        a, b = s.split("/", 1)
+        return float(a) / float(b)
+    return float(s)
+
+
+_NOISE_SUFFIX = re.compile(r"^(?P<base>.+?)_noise(?P<sigma>[0-9.]+)$")
+
+
+def split_task_noise(name: str, task_sigma: dict | None = None) -> tuple[str, float]:
+    """``'sr4_noise0.0392'`` -> ``('sr4', 0.0392)``; ``'sr4'`` -> ``('sr4', 0.0)``.
+
+    ``task_sigma`` (task name -> sigma, e.g. from ``make_task``) overrides the
+    sigma read from the name, for task families whose noise is not in the name.
+    """
+    m = _NOISE_SUFFIX.match(name)
+    base, sigma = (m["base"], float(m["sigma"])) if m else (name, 0.0)
+    if task_sigma and name in task_sigma:
+        sigma = float(task_sigma[name])
+    return base, sigma
+
+
+def read_paper_csv(path):
+    """A paper table CSV (``#`` comment lines first) as a DataFrame; the comment
+    text is kept in ``df.attrs['note']``."""
+    pd = _pd()
+    with open(path) as f:
+        lines = f.read().splitlines()
+    note = " ".join(ln.lstrip("# ").strip() for ln in lines if ln.startswith("#"))
+    body = "\n".join(ln for ln in lines if not ln.startswith("#"))
+    df = pd.read_csv(_io.StringIO(body), dtype={"table": str, "noise": str})
+    df.attrs["note"] = note
+    return df
+
+
+def aggregates_frame(aggregates, pairs=None):
+    """Our aggregates as a DataFrame with a ``status`` column.
+
+    ``aggregates``: list of dicts (the evaluate JSONs), a DataFrame, or a CSV
+    path.  ``pairs``: optional ``(task, method, applies)`` of every configured
+    pair; configured pairs without an aggregate get status 'n/a' (method does
+    not apply) or 'not run'.
+    """
+    pd = _pd()
+    if isinstance(aggregates, pd.DataFrame):
+        df = aggregates.copy()
+    elif isinstance(aggregates, (str, bytes)) or hasattr(aggregates, "__fspath__"):
+        df = pd.read_csv(aggregates)
+    else:
+        df = pd.DataFrame(list(aggregates))
+    if df.empty:
+        df = pd.DataFrame(columns=["task", "method", "n"])
+    if "status" not in df.columns:
+        df["status"] = "ok"
+    df["status"] = df["status"].fillna("ok").astype(str)
+    df.loc[df["status"].str.startswith("n/a"), "status"] = NOT_APPLICABLE
+    df.loc[df["status"].str.startswith("missing"), "status"] = NOT_RUN
+    df.loc[df["status"].str.contains("failed") & ~df["status"].eq("ok"), "status"] = "ok"
+    if pairs:
+        have = set(zip(df["task"], df["method"]))
+        extra = [{"task": t, "method": m, "status": "ok" if ok else NOT_APPLICABLE}
+                 for t, m, ok in pairs if (t, m) not in have]
+        extra = [dict(e, status=NOT_RUN) if e["status"] == "ok" else e for e in extra]
+        if extra:
+            df = pd.concat([df, pd.DataFrame(extra)], ignore_index=True)
+    return df.reset_index(drop=True)
+
+
+def yeh_paper_long(paper):
+    """Yeh et al.'s table (method, task, ssim, psnr_db) in long form."""
+    pd = _pd()
+    rows = []
+    for r in paper.itertuples(index=False):
+        for metric, col in (("ssim", "ssim"), ("psnr", "psnr_db")):
+            v = getattr(r, col)
+            rows.append({"table": "yeh2018", "column": r.task, "dataset": "celeba", "task": r.task,
+                         "noise": None, "method": r.method, "metric": metric,
+                         "paper": float(v) if pd.notna(v) else math.nan})
+    return pd.DataFrame(rows)
+
+
+def iagan_paper_long(paper, tables=("1", "2", "3", "4")):
+    """IAGAN Tables 1-4 (table, dataset, task, noise, method, psnr_db, lpips) in long form."""
+    pd = _pd()
+    rows = []
+    for r in paper.itertuples(index=False):
+        if str(r.table) not in tables:
+            continue
+        for metric, col in (("psnr", "psnr_db"), ("lpips", "lpips")):
+            v = getattr(r, col)
+            rows.append({"table": f"iagan{r.table}", "column": f"{r.dataset} {r.task}", "dataset": r.dataset,
+                         "task": r.task, "noise": str(r.noise), "method": r.method, "metric": metric,
+                         "paper": float(v) if pd.notna(v) else math.nan})
+    return pd.DataFrame(rows)
+
+
+def _match_task(paper_task: str, paper_noise, our_tasks: list[str], task_sigma=None) -> str | None:
+    if paper_noise is None:
+        return paper_task if paper_task in our_tasks else None
+    want = noise_sigma(paper_noise)
+    for t in our_tasks:
+        base, sigma = split_task_noise(t, task_sigma)
+        if base == paper_task and abs(sigma - want) < 1e-3:
+            return t
+    return None
+
+
+def compare(paper_long, aggregates, metrics: dict, *, dataset: str | None = None, task_sigma=None,
+            aliases=None, extra_methods: bool = True):
+    """Join paper cells with our aggregates: the long comparison frame.
+
+    ``metrics``: metric -> (our column, label, digits).  ``dataset``: our
+    results are placed in the paper columns of this dataset only (IAGAN reports
+    CelebA and CelebA-HQ; ``None`` = any).  ``extra_methods``: also list our
+    methods that the paper does not have, on the paper's columns (paper cells
+    'not reported').  Status per row: 'ok', 'not run' (no result of ours),
+    'n/a' (the method does not apply to the task), 'failed' (no finite value),
+    'not reported' (the paper has no number; ours may still be present).
+    """
+    pd = _pd()
+    aliases = PAPER_METHOD_ALIASES if aliases is None else aliases
+    ours = aggregates_frame(aggregates)
+    our_tasks = list(dict.fromkeys(ours["task"].tolist()))
+    index = {(r["task"], r["method"]): r for r in ours.to_dict("records")}
+
+    def finite(v):
+        return v is not None and not (isinstance(v, float) and math.isnan(v)) and math.isfinite(float(v))
+
+    def our_value(task, method, metric):
+        """(value, n, status) of our result for one paper cell."""
+        r = index.get((task, method)) if task is not None else None
+        if r is None:
+            return math.nan, None, NOT_RUN
+        n = int(r["n"]) if finite(r.get("n")) else None
+        if r.get("status", "ok") != "ok":
+            return math.nan, n, r["status"]
+        v = r.get(metrics[metric][0])
+        if finite(v):
+            return float(v), n, "ok"
+        # no value: every image failed (no PSNR either), or this metric was not computed
+        return math.nan, n, FAILED if not finite(r.get("psnr_mean", r.get("psnr_of_mean_mse"))) else NOT_COMPUTED
+
+    rows = []
+    paper_long = paper_long[paper_long["metric"].isin(list(metrics))]
+    columns = paper_long.drop_duplicates("column")[["table", "column", "dataset", "task", "noise"]]
+    for p in paper_long.to_dict("records"):
+        use = dataset is None or p["dataset"] == dataset
+        t = _match_task(p["task"], p["noise"], our_tasks, task_sigma) if use else None
+        m = aliases.get(p["method"], p["method"])
+        v, n, st = our_value(t, m, p["metric"])
+        if st == "ok" and not math.isfinite(p["paper"]):
+            st = NOT_REPORTED
+        rows.append({**p, "our_task": t, "our_method": m, "ours": v,
+                     "diff": v - p["paper"] if math.isfinite(v) and math.isfinite(p["paper"]) else math.nan,
+                     "n": n, "status": st, "in_paper": True})
+    if extra_methods:
+        paper_methods = {aliases.get(m, m) for m in paper_long["method"]}
+        for m in dict.fromkeys(ours["method"]):
+            if m in paper_methods:
+                continue
+            cand = []
+            for c in columns.to_dict("records"):
+                use = dataset is None or c["dataset"] == dataset
+                t = _match_task(c["task"], c["noise"], our_tasks, task_sigma) if use else None
+                for metric in metrics:
+                    v, n, st = our_value(t, m, metric)
+                    cand.append({**c, "method": m, "our_task": t, "our_method": m, "metric": metric,
+                                 "paper": math.nan, "ours": v, "diff": math.nan, "n": n,
+                                 "status": NOT_REPORTED if st == "ok" else st, "in_paper": False})
+            if any(math.isfinite(r["ours"]) for r in cand):
+                rows += cand
+    out = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    out["n"] = out["n"].astype("Int64")
+    return out
+
+
+def yeh_comparison(aggregates, paper, extra_methods=True):
+    """Yeh et al.'s table (SSIM / mean per-image PSNR) beside ours."""
+    return compare(yeh_paper_long(paper), aggregates, YEH_METRICS, extra_methods=extra_methods)
+
+
+def iagan_comparison(aggregates, paper, table: str, dataset: str = "celeba", task_sigma=None,
+                     extra_methods=True):
+    """IAGAN Table ``table`` (PSNR of the mean MSE / LPIPS) beside ours; ours go
+    into the ``dataset`` columns."""
+    return compare(iagan_paper_long(paper, tables=(str(table),)), aggregates, IAGAN_METRICS,
+                   dataset=dataset, task_sigma=task_sigma, extra_methods=extra_methods)
+
+
+# ----------------------------------------------------------------------------- rendering
+def _num(v, digits, signed=False):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return None
+    s = f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+    return s.replace("-", "−") if signed else s
+
+
+def _cell(vals: list, statuses: list, empty: str) -> str:
+    """Join per-metric values 'a / b'; a cell with no value at all says why."""
+    if all(v is None for v in vals):
+        st = [s for s in statuses if s not in ("ok", NOT_REPORTED)]
+        return st[0] if st else empty
+    return " / ".join(v if v is not None else "—" for v in vals)
+
+
+def comparison_grid(comp, metrics: dict, method_labels=None) -> tuple[list[str], list[list[str]]]:
+    """The paper layout as a grid: header and rows ``[method, source, cell per column]``.
+
+    Sources per paper method: 'paper', 'ours (n=..)', 'ours − paper'; our
+    methods the paper lacks get one 'ours' row.
+    """
+    labels = {**METHOD_LABELS, **(method_labels or {})}
+    mets = [m for m in metrics if m in set(comp["metric"])] or list(metrics)
+    cols = list(dict.fromkeys(comp["column"]))
+    header = ["method", ""] + [f"{c}" for c in cols]
+    grid = []
+    in_paper_methods = set(comp.loc[comp["in_paper"].astype(bool), "method"])
+    by = {(r["method"], r["column"], r["metric"]): r for r in comp.to_dict("records")}
+    for meth in dict.fromkeys(comp["method"]):
+        in_paper = meth in in_paper_methods
+        label = labels.get(meth, meth)
+        cells = {"paper": [], "ours": [], "diff": []}
+        ns = set()
+        for c in cols:
+            rs = [by.get((meth, c, m)) for m in mets]
+            dig = [metrics[m][2] for m in mets]
+            cells["paper"].append(_cell([_num(r["paper"], d) if r else None for r, d in zip(rs, dig)],
+                                        [NOT_REPORTED] * len(rs), NOT_REPORTED))
+            cells["ours"].append(_cell([_num(r["ours"], d) if r else None for r, d in zip(rs, dig)],
+                                       [r["status"] if r else NOT_RUN for r in rs], NOT_RUN))
+            cells["diff"].append(_cell([_num(r["diff"], d, signed=True) if r else None for r, d in zip(rs, dig)],
+                                       ["ok"] * len(rs), "—"))
+            ns |= {int(r["n"]) for r in rs if r and r["n"] is not None and not pd_isna(r["n"])}
+        n_txt = f" (n={ns.pop()})" if len(ns) == 1 else (f" (n={min(ns)}–{max(ns)})" if ns else "")
+        if in_paper:
+            our_name = next((r["our_method"] for r in comp.to_dict("records") if r["method"] == meth), meth)
+            alias = f" [{our_name}]" if our_name != meth else ""
+            grid.append([label, "paper"] + cells["paper"])
+            grid.append(["", f"ours{alias}{n_txt}"] + cells["ours"])
+            grid.append(["", "ours − paper"] + cells["diff"])
+        else:
+            grid.append([f"{label} (not in paper)", f"ours{n_txt}"] + cells["ours"])
+    return header, grid
+
+
+def pd_isna(v) -> bool:
+    return bool(_pd().isna(v))
+
+
+def comparison_markdown(comp, metrics: dict, title: str = "", note: str = "", method_labels=None) -> str:
+    header, grid = comparison_grid(comp, metrics, method_labels)
+    what = " / ".join(metrics[m][1] for m in metrics if m in set(comp["metric"])) or \
+        " / ".join(v[1] for v in metrics.values())
+    out = []
+    if title:
+        out += [f"# {title}", ""]
+    out += [f"Cells: {what}. " + (note or ""), ""]
+    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in grid]
+    return "\n".join(out) + "\n"
+
+
+def _tex(s: str) -> str:
+    rep = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+           "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    s = "".join(rep.get(ch, ch) for ch in s)
+    return s.replace("−", "$-$").replace("—", "---").replace("–", "--")
+
+
+def comparison_latex(comp, metrics: dict, caption: str = "", label: str = "", method_labels=None) -> str:
+    """A ``table`` environment (booktabs rules) in the paper's layout."""
+    header, grid = comparison_grid(comp, metrics, method_labels)
+    what = " / ".join(metrics[m][1] for m in metrics if m in set(comp["metric"]))
+    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+             r"\begin{tabular}{ll" + "c" * (len(header) - 2) + "}", r"\toprule",
+             " & ".join(_tex(h) for h in header) + r" \\", r"\midrule"]
+    for i, row in enumerate(grid):
+        if i and row[0]:
+            lines.append(r"\midrule")
+        cells = [_tex(c) if c not in (NOT_RUN, NOT_APPLICABLE, NOT_REPORTED, FAILED, NOT_COMPUTED) else
+                 r"\emph{" + _tex(c) + "}" for c in row]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        lines.append(r"\caption{" + _tex(f"{caption} Cells: {what}.") + "}")
+    if label:
+        lines.append(r"\label{" + label + "}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_csv(comp) -> str:
+    return comp.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+
+
+def write_comparison(comp, metrics: dict, stem, title: str, note: str = "", label: str = "") -> dict:
+    """Write ``stem``.md / .csv / .tex atomically; returns the three paths."""
+    from pathlib import Path
+
+    from .io import write_text_atomic
+
+    stem = Path(stem)
+    paths = {ext: stem.with_name(stem.name + f".{ext}") for ext in ("md", "csv", "tex")}
+    write_text_atomic(paths["md"], comparison_markdown(comp, metrics, title, note))
+    write_text_atomic(paths["csv"], comparison_csv(comp))
+    write_text_atomic(paths["tex"], comparison_latex(comp, metrics, f"{title}. {note}".strip(),
+                                                     label or f"tab:{stem.name}"))
+    return paths
+
+
+# ----------------------------------------------------------------------------- HTML (for the report)
+_HTML_STYLE = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 13px; margin: 1em; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: center; white-space: nowrap; }
+th { background: #f0f0f0; }
+td.method { text-align: left; font-weight: 600; }
+td.source { text-align: left; color: #555; }
+tr.paper td { border-top: 2px solid #888; }
+tr.diff td { color: #444; font-style: italic; }
+td.missing { color: #999; }
+p.note { max-width: 60em; color: #333; }
+"""
+
+
+def _html_page(title: str, note: str, table_html: str) -> str:
+    from html import escape
+
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title><style>{_HTML_STYLE}</style></head><body>\n"
+            f"<h2>{escape(title)}</h2>\n" + (f"<p class=\"note\">{escape(note)}</p>\n" if note else "")
+            + table_html + "\n</body></html>\n")
+
+
+def comparison_html(comp, metrics: dict, title: str = "", note: str = "", method_labels=None) -> str:
+    """The paper layout as a standalone HTML page (what the Snakemake report shows)."""
+    from html import escape
+
+    header, grid = comparison_grid(comp, metrics, method_labels)
+    what = " / ".join(metrics[m][1] for m in metrics if m in set(comp["metric"]))
+    words = {NOT_RUN, NOT_APPLICABLE, NOT_REPORTED, FAILED, NOT_COMPUTED, "—"}
+    out = ["<table>", "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>"]
+    for row in grid:
+        kind = "paper" if row[1] == "paper" else ("diff" if row[1].startswith("ours −") else "ours")
+        if row[0] and kind != "paper":
+            kind += " paper"  # first row of a method block that has no paper row
+        cells = [f"<td class=\"method\">{escape(row[0])}</td>", f"<td class=\"source\">{escape(row[1])}</td>"]
+        cells += [f"<td class=\"missing\">{escape(c)}</td>" if c in words else f"<td>{escape(c)}</td>"
+                  for c in row[2:]]
+        out.append(f"<tr class=\"{kind}\">" + "".join(cells) + "</tr>")
+    out.append("</table>")
+    return _html_page(title, f"Cells: {what}. {note}".strip(), "\n".join(out))
+
+
+#: Columns of the full results table: (aggregate key, header, digits).
+RESULTS_COLUMNS = [("n", "n", 0), ("n_failed", "failed", 0), ("psnr_mean", "PSNR mean (dB)", 2),
+                   ("psnr_ci95", "± 95% CI", 2), ("psnr_of_mean_mse", "PSNR of mean MSE (dB)", 2),
+                   ("ssim_mean", "SSIM mean", 4), ("ssim_ci95", "± 95% CI", 4),
+                   ("lpips_mean", "LPIPS mean", 4), ("lpips_ci95", "± 95% CI", 4),
+                   ("seconds_per_image", "s / image", 3)]
+
+
+def results_table(aggregates, pairs=None):
+    """Every (task, method) with all metrics, as a DataFrame (status included)."""
+    df = aggregates_frame(aggregates, pairs)
+    cols = ["task", "method", "status"] + [k for k, _, _ in RESULTS_COLUMNS]
+    for c in cols:
+        if c not in df.columns:
+            df[c] = math.nan
+    return df[cols]
+
+
+def results_html(aggregates, pairs=None, title: str = "All results", note: str = "") -> str:
+    """All our aggregates (PSNR both ways, SSIM, LPIPS, CIs) as an HTML page."""
+    from html import escape
+
+    df = results_table(aggregates, pairs)
+    out = ["<table>", "<tr><th>task</th><th>method</th>"
+           + "".join(f"<th>{escape(h)}</th>" for _, h, _ in RESULTS_COLUMNS) + "</tr>"]
+    last = None
+    for r in df.to_dict("records"):
+        cls = " class=\"paper\"" if r["task"] != last else ""
+        last = r["task"]
+        cells = [f"<td class=\"method\">{escape(str(r['task']))}</td>", f"<td>{escape(str(r['method']))}</td>"]
+        if r["status"] != "ok":
+            cells.append(f"<td class=\"missing\" colspan=\"{len(RESULTS_COLUMNS)}\">{escape(r['status'])}</td>")
+        else:
+            for k, _, d in RESULTS_COLUMNS:
+                v = r.get(k)
+                txt = _num(float(v), d) if v is not None and not pd_isna(v) else None
+                cells.append(f"<td>{txt}</td>" if txt is not None else "<td class=\"missing\">—</td>")
+        out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
+    out.append("</table>")
+    return _html_page(title, note, "\n".join(out))

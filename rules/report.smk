@@ -1,0 +1,135 @@
+# Reporting: the papers' tables beside ours, the figures, and what
+# `snakemake --report results/report.html` shows (captions in report/*.rst).
+
+
+report: "../report/workflow.rst"
+
+
+# IAGAN reports CelebA and CelebA-HQ columns; our results fill the columns of
+# the dataset they come from (the offline demo is compared with CelebA).
+PAPER_DATASET = "celebahq" if config["data"]["source"] == "celebahq" else "celeba"
+# Test images shown in the qualitative grid (spread over the split).
+QUALITATIVE_IMAGES = 3
+
+
+def evaluated_pairs():
+    return [(t, m) for t, m, ok in pairs() if ok]
+
+
+def metrics_json(task, method):
+    return f"{results_dir()}/metrics/{task}/{method}.json"
+
+
+def metrics_csv(task, method):
+    return f"{results_dir()}/metrics/{task}/{method}.csv"
+
+
+def report_params():
+    """What every caption states: experiment, images, tasks, methods."""
+    return {
+        "name": config["name"],
+        "n_test": n_images("test"),
+        "source": config["data"]["source"],
+        "tasks": list(config["tasks"]),
+        "methods": list(config["methods"]),
+        "seed": config["seed"],
+        "image_size": config["image_size"],
+        "lpips": bool(LPIPS_SOURCE or os.path.exists(LPIPS_WEIGHTS)),
+    }
+
+
+PAPER_TABLE_TITLES = {
+    "yeh2018": "Yeh et al. 2018",
+    "iagan1": "IAGAN Table 1 (compressed sensing, Fourier)",
+    "iagan2": "IAGAN Table 2 (super-resolution)",
+    "iagan3": "IAGAN Table 3 (noisy super-resolution)",
+    "iagan4": "IAGAN Table 4 (deblurring)",
+}
+FIGURES = ["qualitative", "perception_distortion", "psnr_distributions", "traces"]
+
+
+def _table_outputs():
+    out = {}
+    for t, label in PAPER_TABLE_TITLES.items():
+        out[f"{t}_html"] = report(
+            f"{results_dir()}/tables/paper_{t}.html",
+            caption=f"../report/{'paper_yeh2018' if t == 'yeh2018' else 'paper_iagan'}.rst",
+            category="Tables",
+            subcategory="The papers beside ours",
+            labels={"table": label},
+        )
+        for ext in ("md", "csv", "tex"):
+            out[f"{t}_{ext}"] = f"{results_dir()}/tables/paper_{t}.{ext}"
+    out["results_html"] = report(
+        f"{results_dir()}/tables/results.html",
+        caption="../report/results_table.rst",
+        category="Tables",
+        subcategory="All results",
+        labels={"table": "all results"},
+    )
+    out["results_csv"] = f"{results_dir()}/tables/results.csv"
+    return out
+
+
+rule tables:
+    """The papers' tables (Yeh et al.; IAGAN Tables 1-4) with our numbers beside
+    them (HTML, Markdown, CSV, LaTeX), and the table of all our results."""
+    input:
+        aggs=[metrics_json(t, m) for t, m in evaluated_pairs()],
+        yeh="config/paper_tables/yeh2018_table.csv",
+        iagan="config/paper_tables/iagan_tables.csv",
+    output:
+        **_table_outputs(),
+    log:
+        f"{results_dir()}/logs/report/tables.log",
+    benchmark:
+        f"{results_dir()}/benchmarks/report/tables.tsv"
+    conda:
+        "../envs/eval.yaml"
+    threads: 1
+    params:
+        info=report_params(),
+        pairs=pairs(),
+        dataset=PAPER_DATASET,
+        task_sigma={t: TASKS[t].sigma for t in TASKS},
+        tables=list(PAPER_TABLE_TITLES),
+    script:
+        "../scripts/paper_tables.py"
+
+
+rule figures:
+    """The report's figures, each as PNG (shown in the report) and PDF."""
+    input:
+        data=f"{results_dir()}/data/test.npz",
+        corrupt=[f"{results_dir()}/corrupt/{t}/test.npz" for t in config["tasks"]],
+        shards=[p for t, m in evaluated_pairs() for p in shard_outputs(t, m)],
+        csvs=[metrics_csv(t, m) for t, m in evaluated_pairs()],
+        aggs=[metrics_json(t, m) for t, m in evaluated_pairs()],
+    output:
+        **{
+            f: report(
+                f"{results_dir()}/figures/{f}.png",
+                caption=f"../report/figure_{f}.rst",
+                category="Figures",
+                labels={"figure": f.replace("_", " ")},
+            )
+            for f in FIGURES
+        },
+        **{f"{f}_pdf": f"{results_dir()}/figures/{f}.pdf" for f in FIGURES},
+    log:
+        f"{results_dir()}/logs/report/figures.log",
+    benchmark:
+        f"{results_dir()}/benchmarks/report/figures.tsv"
+    conda:
+        "../envs/eval.yaml"
+    threads: 1
+    params:
+        info=report_params(),
+        pairs=pairs(),
+        evaluated=evaluated_pairs(),
+        k=QUALITATIVE_IMAGES,
+    script:
+        "../scripts/figures.py"
+
+
+EXTRA_FINAL_OUTPUTS += list(rules.tables.output) + list(rules.figures.output)

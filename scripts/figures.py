@@ -1,0 +1,44 @@
+"""Snakemake script: the report figures (PNG + PDF).  Thin: plotting lives in ganrestore.figures."""
+
+import json
+from collections import defaultdict
+
+import pandas as pd
+
+from ganrestore import figures as F
+from ganrestore.logs import script_logging
+
+sm = snakemake  # noqa: F821
+
+
+def by_pair(paths, evaluated):
+    """Restore shards grouped by (task, method), from their .../restore/<task>/<method>/ folder."""
+    out = defaultdict(list)
+    for p in paths:
+        parts = str(p).split("/")
+        out[(parts[-3], parts[-2])].append(p)
+    return {k: sorted(v) for k, v in out.items() if k in set(evaluated)}
+
+
+with script_logging(sm.log[0], sm.threads):
+    info = sm.params.info
+    evaluated = [tuple(p) for p in sm.params.evaluated]
+    shards = by_pair(sm.input.shards, evaluated)
+    sub = f"experiment {info['name']} ({info['source']} data, {info['n_test']} test images)"
+    per = pd.concat([pd.read_csv(p) for p in sm.input.csvs], ignore_index=True) if sm.input.csvs else None
+    aggs = pd.DataFrame([json.loads(open(p).read()) for p in sm.input.aggs])
+
+    d = F.load_qualitative(sm.input.data, dict(zip(info["tasks"], sm.input.corrupt)), shards,
+                           info["methods"], info["image_size"], k=sm.params.k,
+                           not_applicable=[(t, m) for t, m, ok in sm.params.pairs if not ok],
+                           metric_csvs=dict(zip(evaluated, sm.input.csvs)))
+    figs = {
+        "qualitative": F.qualitative_grid(d["real"], d["inputs"], d["restored"], info["methods"], ids=d["ids"],
+                                          scores=d["scores"], title=f"Qualitative comparison, {sub}"),
+        "perception_distortion": F.perception_distortion(aggs, per_image=per,
+                                                         title=f"Perception-distortion, {sub}"),
+        "psnr_distributions": F.psnr_distributions(per, methods=info["methods"], title=f"Per-image PSNR, {sub}"),
+        "traces": F.optimisation_traces(F.load_traces(shards), title=f"Optimisation traces, {sub}"),
+    }
+    for name, fig in figs.items():
+        F.save_figure(fig, sm.output[name])

@@ -1,0 +1,46 @@
+"""Snakemake script: the papers' tables beside ours and the table of all our results.
+Thin: the layout lives in ganrestore.tables."""
+
+import json
+
+from ganrestore import tables as T
+from ganrestore.io import write_text_atomic
+from ganrestore.logs import script_logging
+
+sm = snakemake  # noqa: F821
+
+with script_logging(sm.log[0], sm.threads):
+    info = sm.params.info
+    aggs = T.aggregates_frame([json.loads(open(p).read()) for p in sm.input.aggs],
+                              [tuple(p) for p in sm.params.pairs])
+    where = (f"Ours: experiment `{info['name']}` ({info['source']} data, {info['n_test']} test images, "
+             f"{info['image_size']}px, seed {info['seed']}).")
+    legend = ("'not run': no result of ours; 'n/a': the method does not apply to the task; "
+              "'not reported': the paper gives no number; 'not computed': the metric was not computed.")
+
+    yeh, iagan = T.read_paper_csv(sm.input.yeh), T.read_paper_csv(sm.input.iagan)
+    for table in sm.params.tables:
+        if table == "yeh2018":
+            comp, metrics, paper = T.yeh_comparison(aggs, yeh), T.YEH_METRICS, yeh
+            title = "Yeh et al. (ICASSP 2018): SSIM / PSNR"
+            conv = "PSNR = mean of per-image PSNR (dB)."
+        else:
+            k = table.removeprefix("iagan")
+            comp = T.iagan_comparison(aggs, iagan, k, dataset=sm.params.dataset,
+                                      task_sigma=dict(sm.params.task_sigma))
+            metrics, paper = T.IAGAN_METRICS, iagan
+            title = f"IAGAN (arXiv 1906.05284) Table {k}: PSNR / LPIPS"
+            conv = (f"PSNR = PSNR of the mean MSE (IAGAN's convention); ours fill the "
+                    f"'{sm.params.dataset}' columns.")
+        note = f"Paper: {paper.attrs.get('note', '')} {where} {conv} {legend}"
+        out = {ext: sm.output[f"{table}_{ext}"] for ext in ("html", "md", "csv", "tex")}
+        write_text_atomic(out["html"], T.comparison_html(comp, metrics, title, note))
+        write_text_atomic(out["md"], T.comparison_markdown(comp, metrics, title, note))
+        write_text_atomic(out["csv"], T.comparison_csv(comp))
+        write_text_atomic(out["tex"], T.comparison_latex(comp, metrics, f"{title}. {note}", f"tab:{table}"))
+
+    note = (where + " PSNR in dB with data range 1, as the mean of per-image PSNR and as the PSNR "
+            "of the mean MSE (IAGAN); SSIM: scikit-image, Gaussian window sigma 1.5; LPIPS: AlexNet "
+            "v0.1 (lower is better); ± = half-width of the 95% t interval.")
+    write_text_atomic(sm.output.results_html, T.results_html(aggs, title=f"All results: {info['name']}", note=note))
+    write_text_atomic(sm.output.results_csv, T.results_table(aggs).to_csv(index=False, float_format="%.6g"))

@@ -1,0 +1,224 @@
+"""Paper tables: our aggregates beside the papers' numbers, on a small synthetic frame."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ganrestore import tables as T
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "config" / "paper_tables"
+
+
+@pytest.fixture(scope="module")
+def yeh():
+    return T.read_paper_csv(PAPER / "yeh2018_table.csv")
+
+
+@pytest.fixture(scope="module")
+def iagan():
+    return T.read_paper_csv(PAPER / "iagan_tables.csv")
+
+
+def _agg(task, method, psnr_mean, psnr_mse, ssim, lpips=None, n=8):
+    d = dict(task=task, method=method, n=n, n_failed=0, psnr_mean=psnr_mean, psnr_of_mean_mse=psnr_mse,
+             ssim_mean=ssim)
+    if lpips is not None:
+        d["lpips_mean"] = lpips
+    return d
+
+
+AGGS = [
+    _agg("inpaint_center32", "tv", 22.5, 21.0, 0.75, 0.10),
+    _agg("sr4", "tv", 21.0, 20.0, 0.70, 0.20),
+    _agg("sr4", "bicubic", 25.5, 25.0, 0.80, 0.20),
+    _agg("sr4", "input", 20.5, 20.0, 0.60, 0.40),
+    _agg("colorize", "yeh", math.nan, math.nan, math.nan, math.nan),  # every image diverged
+    _agg("sr4_noise0.0392", "iagan", 24.0, 23.5, 0.70, 0.15),
+    _agg("cs_fourier_0.3_noise0.0392", "input", 18.0, 17.5, 0.5, 0.6),
+    _agg("denoise_sigma0.1", "sparse", 23.0, 22.0, 0.8),  # no LPIPS computed
+]
+PAIRS = [("inpaint_center32", "tv", True), ("colorize", "bicubic", False), ("quantize5", "tv", True)]
+
+
+def _row(comp, **kw):
+    sel = comp
+    for k, v in kw.items():
+        sel = sel[sel[k] == v]
+    assert len(sel) == 1, (kw, sel)
+    return sel.iloc[0]
+
+
+def test_paper_csvs_are_copied_data(yeh, iagan):
+    assert len(yeh) == 20 and set(yeh["method"]) == {"tv", "lowrank", "sparse", "yeh"}
+    assert "Yeh" in yeh.attrs["note"]
+    assert yeh.loc[(yeh.method == "tv") & (yeh.task == "colorize"), "ssim"].isna().all()
+    assert set(iagan["table"]) >= {"1", "2", "3", "4"}
+    assert "mean MSE" in iagan.attrs["note"]
+
+
+def test_noise_parsing():
+    assert T.noise_sigma("10/255") == pytest.approx(10 / 255)
+    assert T.noise_sigma("0") == 0 and T.noise_sigma(None) == 0 and T.noise_sigma("0.1") == 0.1
+    assert T.split_task_noise("sr4_noise0.0392") == ("sr4", 0.0392)
+    assert T.split_task_noise("sr4") == ("sr4", 0.0)
+    assert T.split_task_noise("deblur_uniform9", {"deblur_uniform9": 0.04}) == ("deblur_uniform9", 0.04)
+
+
+def test_yeh_comparison_values_and_statuses(yeh):
+    comp = T.yeh_comparison(T.aggregates_frame(AGGS, PAIRS), yeh)
+    # Yeh et al. report the mean per-image PSNR: ours is psnr_mean, not psnr_of_mean_mse
+    r = _row(comp, method="tv", task="inpaint_center32", metric="psnr")
+    assert r.paper == 23.10 and r.ours == 22.5 and r["diff"] == pytest.approx(22.5 - 23.10) and r.status == "ok"
+    assert r.n == 8
+    r = _row(comp, method="tv", task="inpaint_center32", metric="ssim")
+    assert r["diff"] == pytest.approx(0.75 - 0.7647)
+    # the paper left TV colorization blank; we did not run it either
+    r = _row(comp, method="tv", task="colorize", metric="ssim")
+    assert math.isnan(r.paper) and r.status == "not run"
+    assert _row(comp, method="tv", task="quantize5", metric="psnr").status == "not run"
+    assert _row(comp, method="yeh", task="colorize", metric="psnr").status == "failed"
+    assert _row(comp, method="lowrank", task="sr4", metric="psnr").status == "not run"
+    # our methods the paper lacks are listed with their own rows, 'n/a' where they do not apply
+    assert _row(comp, method="bicubic", task="sr4", metric="psnr").ours == 25.5
+    assert _row(comp, method="bicubic", task="colorize", metric="psnr").status == "n/a"
+    assert not _row(comp, method="bicubic", task="sr4", metric="psnr").in_paper
+    # a method with no result on the table's tasks is not listed
+    assert "iagan" not in set(comp["method"])
+
+
+def test_yeh_markdown_layout(yeh):
+    comp = T.yeh_comparison(T.aggregates_frame(AGGS, PAIRS), yeh)
+    md = T.comparison_markdown(comp, T.YEH_METRICS, "Yeh et al. 2018", "demo.")
+    lines = md.splitlines()
+    head = next(ln for ln in lines if ln.startswith("| method"))
+    assert [c.strip() for c in head.strip("|").split("|")][2:] == [
+        "inpaint_center32", "colorize", "sr4", "denoise_sigma0.1", "quantize5"]
+    assert "SSIM / PSNR" in md
+    tv = lines.index(next(ln for ln in lines if ln.startswith("| TV | paper")))
+    assert "0.7647 / 23.10" in lines[tv] and "not reported" in lines[tv]
+    assert lines[tv + 1].startswith("|  | ours (n=8) | 0.7500 / 22.50 | not run | 0.7000 / 21.00")
+    assert lines[tv + 2].startswith("|  | ours − paper | −0.0147 / −0.60 | — | +0.0352 / −0.05")
+    assert any(ln.startswith("| Bicubic (not in paper) | ours (n=8) |") and "n/a" in ln for ln in lines)
+    assert any(ln.startswith("| Yeh et al. | paper") for ln in lines)
+    assert "failed" in md
+    assert "nan" not in md.lower()
+    n_cols = head.count("|")
+    assert all(ln.count("|") == n_cols for ln in lines if ln.startswith("|"))
+
+
+def test_iagan_uses_psnr_of_mean_mse_and_matches_noise(iagan):
+    comp = T.iagan_comparison(AGGS, iagan, "3", dataset="celeba")
+    r = _row(comp, method="iagan", dataset="celeba", task="sr4", metric="psnr")
+    assert r.our_task == "sr4_noise0.0392" and r.ours == 23.5 and r.paper == 25.54
+    assert _row(comp, method="iagan", dataset="celeba", task="sr4", metric="lpips")["diff"] == pytest.approx(0.15 - 0.133)
+    # ours go in the configured dataset's columns only
+    assert _row(comp, method="iagan", dataset="celebahq", task="sr8", metric="psnr").status == "not run"
+    # the noiseless sr4 result does not fill the noisy table's column
+    assert _row(comp, method="bicubic", dataset="celeba", task="sr4", metric="psnr").status == "not run"
+    comp2 = T.iagan_comparison(AGGS, iagan, "2", dataset="celeba")
+    assert _row(comp2, method="bicubic", dataset="celeba", task="sr4", metric="psnr").ours == 25.0
+    comp_hq = T.iagan_comparison(AGGS, iagan, "3", dataset="celebahq")
+    assert _row(comp_hq, method="iagan", dataset="celeba", task="sr4", metric="psnr").status == "not run"
+
+
+def test_iagan_aliases_and_not_computed(iagan):
+    comp = T.iagan_comparison(AGGS, iagan, "1")
+    r = _row(comp, method="naive_ifft", dataset="celeba", task="cs_fourier_0.3", metric="psnr")
+    assert r.our_method == "input" and r.ours == 17.5
+    md = T.comparison_markdown(comp, T.IAGAN_METRICS, "IAGAN Table 1")
+    assert "| Naive IFFT | paper | 19.23 / 0.540 |" in md
+    assert "|  | ours [input] (n=8) | 17.50 / 0.600 |" in md
+    # a result without LPIPS says so instead of a number
+    aggs = [_agg("sr4", "bicubic", 25.5, 25.0, 0.8)]
+    c = T.iagan_comparison(aggs, T.read_paper_csv(PAPER / "iagan_tables.csv"), "2")
+    assert _row(c, method="bicubic", dataset="celeba", task="sr4", metric="lpips").status == "not computed"
+    assert "25.00 / —" in T.comparison_markdown(c, T.IAGAN_METRICS)
+
+
+def test_empty_results_give_paper_only_table(yeh):
+    comp = T.yeh_comparison([], yeh)
+    assert set(comp["status"]) == {"not run"}
+    md = T.comparison_markdown(comp, T.YEH_METRICS)
+    assert md.count("| paper |") == 4 and "ours − paper" in md
+
+
+def test_latex_is_well_formed(iagan, yeh):
+    for comp, mets in ((T.iagan_comparison(AGGS, iagan, "2"), T.IAGAN_METRICS),
+                       (T.yeh_comparison(AGGS, yeh), T.YEH_METRICS)):
+        tex = T.comparison_latex(comp, mets, "Caption with under_score & 50%.", "tab:x")
+        assert tex.count("{") - tex.count(r"\{") == tex.count("}") - tex.count(r"\}")
+        spec = re.search(r"\\begin\{tabular\}\{([lc]+)\}", tex).group(1)
+        body = [ln for ln in tex.splitlines() if ln.endswith(r"\\")]
+        assert body and all(ln.count(" & ") == len(spec) - 1 for ln in body)
+        assert r"under\_score \& 50\%" in tex and "nan" not in tex.lower()
+        assert r"\emph{not run}" in tex and "$-$" in tex
+
+
+def test_csv_round_trip_and_write(tmp_path, yeh):
+    comp = T.yeh_comparison(T.aggregates_frame(AGGS, PAIRS), yeh)
+    paths = T.write_comparison(comp, T.YEH_METRICS, tmp_path / "paper_yeh2018", "Yeh et al.", "demo")
+    assert {p.suffix for p in paths.values()} == {".md", ".csv", ".tex"}
+    back = pd.read_csv(paths["csv"])
+    assert list(back.columns) == T.COMPARISON_COLUMNS and len(back) == len(comp)
+    r = back[(back.method == "tv") & (back.task == "inpaint_center32") & (back.metric == "psnr")].iloc[0]
+    assert r.ours == 22.5 and r.paper == 23.1
+
+
+def test_aggregates_frame_from_summary_csv(tmp_path):
+    rows = T.summary_rows(AGGS[:2], [("inpaint_center32", "tv", True), ("sr4", "tv", True),
+                                     ("colorize", "bicubic", False), ("quantize5", "tv", True)])
+    p = tmp_path / "summary.csv"
+    p.write_text(T.rows_to_csv(rows))
+    df = T.aggregates_frame(p)
+    st = dict(zip(zip(df.task, df.method), df.status))
+    assert st[("inpaint_center32", "tv")] == "ok" and st[("colorize", "bicubic")] == "n/a"
+    assert st[("quantize5", "tv")] == "not run"
+
+
+# ----------------------------------------------------------------------------- report figures (smoke)
+def test_report_figures_write_png_and_pdf(tmp_path):
+    import numpy as np
+    from matplotlib.image import imread
+
+    from ganrestore import figures as F
+    from ganrestore.io import save_artifact
+
+    rng = np.random.default_rng(0)
+    real = rng.random((2, 3, 16, 16))
+    bad = rng.random((2, 3, 16, 16))
+    bad[1] = np.nan
+    fig = F.qualitative_grid(real, {"sr4": rng.random((2, 3, 4, 4)), "colorize": rng.random((2, 1, 16, 16))},
+                             {"sr4": {"tv": bad}, "colorize": {"bicubic": None}}, ["tv", "bicubic"],
+                             ids=["a", "b"], scores={"sr4": {"tv": np.array([20.0, np.nan])}})
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert {"diverged", "n/a", "not run"} <= set(texts)
+    paths = F.save_figure(fig, tmp_path / "qual")
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    assert imread(paths[0]).shape[0] > 100 and paths[1].read_bytes().startswith(b"%PDF")
+
+    per = pd.DataFrame({"task": ["sr4"] * 4, "method": ["tv", "tv", "csgm", "csgm"],
+                        "psnr": [20.0, np.nan, 22.0, 23.0], "lpips": [0.3, np.nan, 0.2, 0.1]})
+    aggs = pd.DataFrame({"task": ["sr4", "sr4"], "method": ["tv", "csgm"], "psnr_mean": [20.0, 22.5],
+                         "lpips_mean": [0.3, 0.15]})
+    for name, f in {"pd": F.perception_distortion(aggs, per_image=per), "dist": F.psnr_distributions(per),
+                    "empty_pd": F.perception_distortion(pd.DataFrame()),
+                    "no_trace": F.optimisation_traces({})}.items():
+        assert all(p.stat().st_size > 1000 for p in F.save_figure(f, tmp_path / name))
+    assert "1 failed" in " ".join(t.get_text() for ax in F.psnr_distributions(per).axes
+                                  for t in ax.get_xticklabels())
+
+    # traces of different lengths from two shards are NaN-padded and stacked
+    for k, T_ in enumerate((5, 3)):
+        save_artifact(tmp_path / f"s{k}.npz", {"x_hat": np.zeros((2, 3, 4, 4), np.float32),
+                                               "ids": np.array(["a", "b"]),
+                                               "extra_trace": np.ones((2, T_))})
+    tr = F.load_traces({("sr4", "csgm"): [tmp_path / "s0.npz", tmp_path / "s1.npz"]})
+    assert tr[("sr4", "csgm")].shape == (4, 5) and np.isnan(tr[("sr4", "csgm")][2:, 3:]).all()
+    assert F.save_figure(F.optimisation_traces(tr), tmp_path / "traces")[0].exists()
+    assert F.pick_images(list("abcdefgh"), 3) == [0, 4, 7]
