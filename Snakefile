@@ -11,15 +11,18 @@ configfile: "config/config.yaml"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/data_celeba.smk"
 include: "rules/corrupt.smk"
 include: "rules/restore.smk"
+include: "rules/lpips.smk"
 include: "rules/evaluate.smk"
+include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),
-    default_target: True
 
 
 onstart:
@@ -31,4 +34,6 @@ onsuccess:
 
 
 onerror:
-    print(f"ganrestore: FAILED after {time.time() - START_TIME:.1f} s (see the logs above)")
+    print(
+        f"ganrestore: FAILED after {time.time() - START_TIME:.1f} s (see the logs above)"
+    )

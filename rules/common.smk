@@ -27,7 +27,7 @@ for _t in config["tasks"]:
     try:
         TASKS[_t] = make_task(_t, config["image_size"])
     except ValueError as e:
-        _config_error(f"tasks: {e}")
+        _config_error(f"tasks: {e}" if _t in str(e) else f"tasks: {_t!r}: {e}")
 
 for _m in config["methods"]:
     if _m not in available_methods():
@@ -100,6 +100,19 @@ def shard_outputs(task, method):
     return [restore_path(task, method, k) for k in range(n_test_shards())]
 
 
+def restore_inputs(wildcards):
+    info = get_method(wildcards.method)
+    inp = {"y": f"{results_dir()}/corrupt/{wildcards.task}/test.npz"}
+    if info.upstream:
+        inp["upstream"] = restore_path(wildcards.task, info.upstream, wildcards.shard)
+    if info.needs_prior:
+        stem = prior_checkpoint()
+        inp["prior"] = f"{stem}.json"
+        inp["prior_weights"] = f"{stem}.safetensors"
+    inp.update(method_extra_inputs(wildcards))
+    return inp
+
+
 # Extra inputs per method (e.g. a learned dictionary): name -> function(wildcards)
 # returning {input name: path}.  Rule files of methods fill this in.
 METHOD_EXTRA_INPUTS = {}
@@ -110,7 +123,50 @@ def method_extra_inputs(wildcards):
     return fn(wildcards) if fn else {}
 
 
+# Files and folders named in the config that must exist, as (key, function
+# returning the path; None where the key is unused, "" where it is required but
+# unset).  Checked once every rule file is read (get_final_output() runs the
+# check), so a typo stops the workflow before any job, naming the key.  Rule
+# files may append theirs.
+def _data_path(source, key, required=False):
+    if config["data"]["source"] != source:
+        return None
+    path = config["data"].get(source, {}).get(key)
+    return (path or "") if required else path
+
+
+CONFIG_PATHS = [
+    ("data.folder.dir", lambda: _data_path("folder", "dir", required=True)),
+    ("data.celebahq.dir", lambda: _data_path("celebahq", "dir")),
+    ("data.celebahq.archive", lambda: _data_path("celebahq", "archive")),
+    ("data.celeba.dir", lambda: _data_path("celeba", "dir")),
+    ("data.celeba.archive", lambda: _data_path("celeba", "archive")),
+    ("prior.checkpoint", lambda: _prior_weights()),
+]
+
+
+def _prior_weights():
+    """The prior's weights file when a configured method needs a prior that is
+    not trained by this workflow (prior.train: false)."""
+    prior = config.get("prior") or {}
+    if prior.get("train", False) or not prior.get("checkpoint"):
+        return None
+    if not any(get_method(m).needs_prior for m in config["methods"]):
+        return None
+    return f"{prior['checkpoint']}.safetensors"
+
+
+def check_config_paths():
+    for key, path_of in CONFIG_PATHS:
+        path = path_of()
+        if path == "":
+            _config_error(f"{key}: not set")
+        if path is not None and not Path(str(path)).exists():
+            _config_error(f"{key}: {path} does not exist")
+
+
 def get_final_output():
+    check_config_paths()
     out = [f"{results_dir()}/tables/summary.md", f"{results_dir()}/tables/summary.csv"]
     out += EXTRA_FINAL_OUTPUTS
     return out

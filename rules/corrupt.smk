@@ -6,13 +6,15 @@ rule corrupt:
         f"{results_dir()}/data/{{split}}.npz",
     output:
         f"{results_dir()}/corrupt/{{task}}/{{split}}.npz",
-    params:
-        seed=config["seed"],
-        image_size=config["image_size"],
     log:
         f"{results_dir()}/logs/corrupt/{{task}}_{{split}}.log",
     benchmark:
         f"{results_dir()}/benchmarks/corrupt/{{task}}_{{split}}.tsv"
+    conda:
+        "../envs/eval.yaml"
     threads: 1
+    params:
+        seed=config["seed"],
+        image_size=config["image_size"],
     script:
         "../scripts/corrupt.py"

@@ -8,13 +8,15 @@ rule prepare_demo:
         test=f"{results_dir()}/data/test.npz",
         val=f"{results_dir()}/data/val.npz",
         manifest=f"{results_dir()}/data/manifest.csv",
-    params:
-        demo=config["data"]["demo"],
-        image_size=config["image_size"],
     log:
         f"{results_dir()}/logs/prepare_demo.log",
     benchmark:
         f"{results_dir()}/benchmarks/prepare_demo.tsv"
+    conda:
+        "../envs/eval.yaml"
     threads: 1
+    params:
+        demo=config["data"]["demo"],
+        image_size=config["image_size"],
     script:
         "../scripts/prepare_demo.py"

@@ -6,6 +6,10 @@
 # data.source is defined; `ruleorder` lets it win over prepare_demo, which can
 # produce the same paths.
 
+
+include: "common_data_celeba.smk"
+
+
 _DATA_SOURCE = config["data"]["source"]
 
 N_IMAGES["celeba"] = lambda split: {
@@ -20,17 +24,6 @@ N_IMAGES["folder"] = lambda split: {
     "test": config["data"]["folder"]["n_test"],
     "val": config["data"]["folder"]["n_val"],
 }.get(split)
-
-
-def _data_outputs(with_train=False):
-    out = {
-        "test": f"{results_dir()}/data/test.npz",
-        "val": f"{results_dir()}/data/val.npz",
-        "manifest": f"{results_dir()}/data/manifest.csv",
-    }
-    if with_train:
-        out["train"] = f"{results_dir()}/data/train.npz"
-    return out
 
 
 if _DATA_SOURCE == "celeba":
@@ -49,15 +42,17 @@ if _DATA_SOURCE == "celeba":
         test partition."""
         output:
             **_data_outputs(config["data"]["celeba"]["n_train"] != 0),
-        params:
-            source="celeba",
-            cfg=config["data"]["celeba"],
-            image_size=config["image_size"],
         log:
             f"{results_dir()}/logs/prepare_celeba.log",
         benchmark:
             f"{results_dir()}/benchmarks/prepare_celeba.tsv"
+        conda:
+            "../envs/eval.yaml"
         threads: 1
+        params:
+            source="celeba",
+            cfg=config["data"]["celeba"],
+            image_size=config["image_size"],
         script:
             "../scripts/prepare_celeba.py"
 
@@ -70,15 +65,17 @@ if _DATA_SOURCE == "celebahq":
         """CelebA-HQ from the user's 1024x1024 images, downscaled to image_size."""
         output:
             **_data_outputs(),
-        params:
-            source="celebahq",
-            cfg=config["data"]["celebahq"],
-            image_size=config["image_size"],
         log:
             f"{results_dir()}/logs/prepare_celebahq.log",
         benchmark:
             f"{results_dir()}/benchmarks/prepare_celebahq.tsv"
+        conda:
+            "../envs/eval.yaml"
         threads: 1
+        params:
+            source="celebahq",
+            cfg=config["data"]["celebahq"],
+            image_size=config["image_size"],
         script:
             "../scripts/prepare_celeba.py"
 
@@ -91,13 +88,15 @@ if _DATA_SOURCE == "folder":
         """Any folder of face photographs: detect, align, crop (same code as the demo)."""
         output:
             **_data_outputs(),
-        params:
-            cfg=config["data"]["folder"],
-            image_size=config["image_size"],
         log:
             f"{results_dir()}/logs/prepare_folder.log",
         benchmark:
             f"{results_dir()}/benchmarks/prepare_folder.tsv"
+        conda:
+            "../envs/eval.yaml"
         threads: 1
+        params:
+            cfg=config["data"]["folder"],
+            image_size=config["image_size"],
         script:
             "../scripts/prepare_folder.py"

@@ -3,6 +3,7 @@
 
 rule evaluate:
     input:
+        unpack(lpips_input),
         data=f"{results_dir()}/data/test.npz",
         shards=lambda wc: shard_outputs(wc.task, wc.method),
     output:
@@ -12,6 +13,8 @@ rule evaluate:
         f"{results_dir()}/logs/evaluate/{{task}}_{{method}}.log",
     benchmark:
         f"{results_dir()}/benchmarks/evaluate/{{task}}_{{method}}.tsv"
+    conda:
+        "../envs/eval.yaml"
     threads: 1
     script:
         "../scripts/evaluate.py"
@@ -19,22 +22,20 @@ rule evaluate:
 
 rule summary:
     input:
-        [
-            f"{results_dir()}/metrics/{t}/{m}.json"
-            for t, m, ok in pairs()
-            if ok
-        ],
+        [f"{results_dir()}/metrics/{t}/{m}.json" for t, m, ok in pairs() if ok],
     output:
         md=f"{results_dir()}/tables/summary.md",
         csv=f"{results_dir()}/tables/summary.csv",
-    params:
-        pairs=pairs(),
-        name=config["name"],
-        n_test=n_images("test"),
     log:
         f"{results_dir()}/logs/summary.log",
     benchmark:
         f"{results_dir()}/benchmarks/summary.tsv"
+    conda:
+        "../envs/eval.yaml"
     threads: 1
+    params:
+        pairs=pairs(),
+        name=config["name"],
+        n_test=n_images("test"),
     script:
         "../scripts/summary.py"

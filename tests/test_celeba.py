@@ -343,7 +343,7 @@ def test_workflow_prepares_celeba_test_split_from_synthetic_release(tmp_path, re
     root = Path(__file__).resolve().parents[1]
     wd = tmp_path / "wf"
     wd.mkdir()
-    for name in ["Snakefile", "rules", "scripts", "config"]:
+    for name in ["Snakefile", "rules", "scripts", "config", "envs"]:  # conda: env files are hashed
         src = root / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, wd / name)
     cfg = yaml.safe_load((root / "config/yeh2018.yaml").read_text())

@@ -16,7 +16,9 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 def _copy_workflow(tmp_path):
     """A private copy of the workflow so tests never touch results/ of the checkout."""
-    for name in ["Snakefile", "rules", "scripts", "config"]:
+    for name in ["Snakefile", "rules", "scripts", "config", "envs", "report", "profiles"]:
+        if not (ROOT / name).exists():
+            continue
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
     return tmp_path
