@@ -1,0 +1,224 @@
+r"""Low-rank restoration: truncated nuclear norm regularisation (TNNR) by APGL / ADMM.
+
+The low-rank baseline of Yeh et al. 2018 is Hu, Zhang, Ye, Li & He, "Fast and
+accurate matrix completion via truncated nuclear norm regularization", IEEE
+TPAMI 2013.  Every colour channel ``X_c`` (an ``H x W`` matrix) is modelled as
+approximately low rank:
+
+.. math::
+
+    \min_{x}\; \tfrac12 \|A x - y\|_2^2 + \lambda \sum_c \|X_c\|_r,
+    \qquad \|X\|_r = \sum_{i > r} \sigma_i(X) = \|X\|_* - \max_{U^TU = V^TV = I_r} \mathrm{tr}(U^T X V),
+
+or, constrained (Hu et al.'s matrix completion, exact data consistency),
+:math:`\min \sum_c \|X_c\|_r` s.t. :math:`A x = y`.  ``r = 0`` is plain
+nuclear-norm minimisation (convex; the case the tests check against cvxpy).
+As in Hu et al. there is no box constraint (the method clips its output to
+``[0, 1]`` afterwards).
+
+Algorithm (Hu et al.'s two-step scheme): an outer loop fixes ``U_r, V_r``, the
+top-``r`` singular vectors of the current estimate, which turns the truncated
+norm into the convex surrogate ``||X||_* - tr(U_r^T X V_r)``; the inner problem
+is solved by
+
+* APGL (accelerated proximal gradient, Hu et al.'s TNNR-APGL) for the penalised
+  problem: ``X+ = SVT_{lam/L}(Y - (A^T(A Y - y) - lam U_r V_r^T)/L)``,
+  ``L = ||A||^2``, Nesterov momentum with gradient-based adaptive restart;
+* ADMM (Hu et al.'s TNNR-ADMM) for the constrained one:
+  ``x = v - A^+(A v - y)`` with ``v = W - u`` (exact projection through
+  ``A_dagger``), ``W = SVT_{1/rho}(x + u + U_r V_r^T / rho)``, ``u += x - W``.
+
+Every step uses only ``A``, ``A^T`` and ``A^+``, so any operator works.
+Singular value thresholding uses the eigen-decomposition of ``X^T X`` (about
+twice as fast as a batched SVD on the CPU for 64x64 matrices) and multiplies
+only by the singular vectors that survive the threshold.
+Stopping: relative change of the iterate below ``tol`` (or ``max_iter``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .common import SolverResult, Tracker, data_fit, freeze, initial_estimate, operator_norm_sq
+
+
+def _sanitize(x: torch.Tensor):
+    """Zero the non-finite channel matrices (LAPACK refuses them); returns the
+    clean tensor and a ``(B, C, 1, 1)`` mask of the bad matrices (or None)."""
+    bad = ~torch.isfinite(x).all(dim=(-2, -1), keepdim=True)
+    if not bool(bad.any()):
+        return x, None
+    return torch.where(bad, torch.zeros_like(x), x), bad
+
+
+def singular_values(x: torch.Tensor) -> torch.Tensor:
+    """Singular values of every channel matrix, ``(B, C, min(H, W))``, descending
+    (NaN for a matrix with non-finite entries)."""
+    z, bad = _sanitize(x)
+    s = torch.linalg.svdvals(z.double()).to(x.dtype)
+    return s if bad is None else torch.where(bad[..., 0], torch.full_like(s, float("nan")), s)
+
+
+def tnn_value(x: torch.Tensor, r: int = 0) -> torch.Tensor:
+    """Per-image ``sum_c ||X_c||_r`` (sum of the singular values beyond the r-th)."""
+    s = singular_values(x)
+    return s[..., r:].sum(dim=(-1, -2)) if r < s.shape[-1] else torch.zeros(x.shape[0])
+
+
+def lowrank_objective(op, x, y, lam, r=0, constrained=False):
+    t = tnn_value(x, r)
+    return t if constrained else data_fit(op, x, y) + lam * t
+
+
+def _gram_eig(x: torch.Tensor, dtype=None):
+    """``V, s`` of every channel matrix from ``eigh(X^T X)``, ``s`` ascending
+    (LAPACK's order).  ``dtype``: the precision of the decomposition (default
+    the input's: float32 is ample for thresholding images in [0, 1] -- the
+    singular values near the threshold are accurate to ~1e-5 -- and twice as
+    fast as float64)."""
+    X = x if dtype is None else x.to(dtype)
+    evals, V = torch.linalg.eigh(X.mT @ X)
+    return X, V, evals.clamp_min(0).sqrt()
+
+
+def svt(x: torch.Tensor, t, shift: torch.Tensor | None = None, dtype=None) -> torch.Tensor:
+    """Singular value soft-thresholding ``U max(S - t, 0) V^T = X V diag(max(1 - t/s, 0)) V^T``
+    of every channel of ``x + shift``; ``t`` a float or a per-image tensor ``(B, 1, 1, 1)``.
+    Only the singular vectors that survive the threshold enter the products."""
+    z = x if shift is None else x + shift
+    z, bad = _sanitize(z)
+    X, V, s = _gram_eig(z, dtype)
+    t = torch.as_tensor(t, dtype=X.dtype, device=x.device)
+    if t.dim() == 4:
+        t = t.view(-1, 1, 1)
+    scale = (1.0 - t / s.clamp_min(1e-30)).clamp_min(0.0)
+    keep = int((scale > 0).sum(-1).max()) if scale.numel() else 0
+    if keep == 0:
+        out = torch.zeros_like(z)
+    else:
+        Vk = V[..., -keep:]
+        out = ((X @ Vk) * scale[..., -keep:].unsqueeze(-2)) @ Vk.mT
+        out = out.to(x.dtype)
+    return out if bad is None else torch.where(bad, torch.full_like(out, float("nan")), out)
+
+
+def top_singular_product(x: torch.Tensor, r: int) -> torch.Tensor | None:
+    """``U_r V_r^T`` of every channel matrix (None for ``r = 0``)."""
+    if r <= 0:
+        return None
+    X, V, s = _gram_eig(_sanitize(x)[0], torch.float64)
+    Vr = V[..., -r:]
+    Ur = (X @ Vr) / s[..., -r:].clamp_min(1e-12).unsqueeze(-2)
+    return (Ur @ Vr.mT).to(x.dtype)
+
+
+def solve_lowrank(op, y: torch.Tensor, lam: float, *, rank: int = 0, constrained: bool = False,
+                  x0: torch.Tensor | None = None, max_iter: int = 300, tol: float = 3e-4,
+                  outer_iter: int = 1, rho: float | None = None, check_every: int = 2) -> SolverResult:
+    """Batched TNNR / nuclear-norm restoration (see the module docstring).
+
+    ``rank``: the number ``r`` of singular values left free (0: nuclear norm);
+    ``outer_iter``: Hu et al.'s outer iterations (recomputing ``U_r, V_r``;
+    ignored for ``r = 0``); ``max_iter``: inner iterations per outer iteration
+    (APGL for the penalised problem, ADMM for the constrained one, ``rho`` its
+    penalty).  Returns a :class:`SolverResult` (``x`` not clipped: the problem
+    has no box constraint; the method clips its output); ``iterations`` count
+    inner iterations over all outer iterations.
+    """
+    lam = float(lam)
+    rank = int(rank)
+    with torch.no_grad():
+        x = (initial_estimate(op, y) if x0 is None else x0.clone())
+        B = x.shape[0]
+        total_iter = np.zeros(B, dtype=np.int64)
+        converged = np.zeros(B, dtype=bool)
+        diverged = np.zeros(B, dtype=bool)
+        n_outer = max(1, int(outer_iter)) if rank > 0 else 1
+        L = None if constrained else operator_norm_sq(op, x.shape[1:])
+        for _ in range(n_outer):
+            UV = top_singular_product(x, rank)
+            if constrained:
+                x, tr = _admm_constrained(op, y, x, UV, max_iter, tol, rho, check_every, rank, diverged)
+            else:
+                x, tr = _apgl(op, y, x, lam, L, UV, max_iter, tol, check_every, rank, diverged)
+            total_iter += tr.iterations
+            converged = tr.converged
+            diverged |= tr.diverged
+        obj = lowrank_objective(op, x, y, lam, rank, constrained)
+        extra = {}
+        if constrained:
+            r = op.A(x) - y
+            extra["constraint_residual"] = (r.flatten(1).norm(dim=1) /
+                                            y.flatten(1).norm(dim=1).clamp_min(1e-12)).cpu().numpy()
+        return SolverResult(x, obj.cpu().numpy(), total_iter, converged, diverged, extra)
+
+
+def _start_tracker(B, tol, max_iter, device, diverged):
+    tr = Tracker(B, tol, max_iter, device)
+    tr.diverged |= diverged
+    tr.active &= torch.from_numpy(~diverged).to(device)
+    return tr
+
+
+def _apgl(op, y, x, lam, L, UV, max_iter, tol, check_every, rank, diverged):
+    """Accelerated proximal gradient (Toh & Yun's APGL, as in Hu et al.) with
+    gradient-based adaptive restart (O'Donoghue & Candes 2015):
+    ``X+ = SVT_{lam/L}(Y - (A^T(AY - y) - lam U V^T) / L)``."""
+    tr = _start_tracker(x.shape[0], tol, max_iter, x.device, diverged)
+    Y = x
+    t = torch.ones(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device)
+    lin = None if UV is None else lam * UV
+    x_prev, k_prev, k = x, 0, 0
+    while not tr.done():
+        k += 1
+        act = tr.active
+        g = op.A_adjoint(op.A(Y) - y)
+        if lin is not None:
+            g = g - lin
+        x_new = svt(Y - g / L, lam / L)
+        t_new = (1.0 + (1.0 + 4.0 * t * t).sqrt()) / 2.0
+        restart = ((Y - x_new) * (x_new - x)).flatten(1).sum(1).view(-1, 1, 1, 1) > 0
+        t_new = torch.where(restart, torch.ones_like(t_new), t_new)
+        Y_new = torch.where(restart, x_new, x_new + ((t - 1.0) / t_new) * (x_new - x))
+        if bool(act.all()):
+            x, Y, t = x_new, Y_new, t_new
+        else:
+            x, Y, t = freeze(act, x_new, x), freeze(act, Y_new, Y), freeze(act, t_new, t)
+        if k % check_every == 0 or k >= max_iter:
+            tr.update(k, x, x_prev, steps=k - k_prev)
+            x_prev, k_prev = x, k
+            if k % (10 * check_every) == 0:
+                tr.check_objective(lowrank_objective(op, x, y, lam, rank, False))
+    return x, tr
+
+
+def _admm_constrained(op, y, x, UV, max_iter, tol, rho, check_every, rank, diverged):
+    """ADMM for ``min ||X||_r`` s.t. ``A x = y`` (Hu et al.'s TNNR-ADMM):
+    ``x = P(W - u)`` (exact projection ``v - A^+(A v - y)``),
+    ``W = SVT_{1/rho}(x + u + U V^T / rho)``, ``u += x - W``."""
+    B = x.shape[0]
+    tr = _start_tracker(B, tol, max_iter, x.device, diverged)
+    rho = float(rho) if rho is not None else 1.0
+    x = x - op.A_dagger(op.A(x) - y)
+    W = x.clone()
+    u = torch.zeros_like(x)
+    x_prev, k_prev, k = x, 0, 0
+    while not tr.done():
+        k += 1
+        act = tr.active
+        v = W - u
+        x_new = v - op.A_dagger(op.A(v) - y)
+        shift = u if UV is None else u + UV / rho
+        W_new = svt(x_new, 1.0 / rho, shift)
+        u_new = u + x_new - W_new
+        if bool(act.all()):
+            x, W, u = x_new, W_new, u_new
+        else:
+            x, W, u = freeze(act, x_new, x), freeze(act, W_new, W), freeze(act, u_new, u)
+        if k % check_every == 0 or k >= max_iter:
+            tr.update(k, x, x_prev, steps=k - k_prev)
+            x_prev, k_prev = x, k
+            if k % (10 * check_every) == 0:
+                tr.check_objective(lowrank_objective(op, x, y, 0.0, rank, True))
+    return x, tr
