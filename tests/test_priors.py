@@ -1,0 +1,228 @@
+"""GAN priors: architectures, the checkpoint format, training steps, the teacher, the demo prior."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ganrestore.priors import (TEACHER_SPEC, Discriminator, Generator, Prior, load_prior,
+                               load_teacher_generator, save_prior)
+from ganrestore.priors.checkpoint import json_path, weights_path
+from ganrestore.priors.dcgan import teacher_weights_path
+from ganrestore.priors.train import (TrainConfig, dcgan_init_, discriminator_means, image_grid,
+                                     train_gan, train_step)
+
+DEMO = Path(__file__).resolve().parents[1] / "ganrestore/priors/checkpoints/demo_dcgan32"
+
+
+def _pair(ngf=8, ndf=8, seed=0):
+    torch.manual_seed(seed)
+    G, D = Generator(ngf=ngf), Discriminator(ndf=ndf)
+    G.apply(dcgan_init_)
+    D.apply(dcgan_init_)
+    return G.eval(), D.eval()
+
+
+# ----------------------------------------------------------------------------- architectures
+@pytest.mark.parametrize("ngf,ndf", [(8, 8), (32, 16)])
+def test_generator_and_discriminator_shapes(ngf, ndf):
+    G, D = _pair(ngf, ndf)
+    z = torch.randn(5, 100)
+    x = G(z)
+    assert x.shape == (5, 3, 64, 64)
+    assert x.abs().max() <= 1.0                      # tanh output range
+    assert torch.equal(G(z[:, :, None, None]), x)    # (B,nz) and (B,nz,1,1) agree
+    assert D(x).shape == (5,)                        # one logit per image
+    # the channel widths follow DCGAN: ngf*8 at 4x4 ... 3 channels at 64x64
+    assert G.main[0].weight.shape == (100, ngf * 8, 4, 4)
+    assert D.main[-1].weight.shape == (1, ndf * 8, 4, 4)
+
+
+def test_standard_width_matches_the_teacher_state_dict():
+    """Oracle: the pretrained gan-face-generate file defines the DCGAN-64 G layout."""
+    blob = torch.load(teacher_weights_path(), map_location="cpu", weights_only=True)
+    ref = blob.get("netG_state_dict", blob)
+    ours = Generator(nz=100, ngf=64).state_dict()
+    assert {k: tuple(v.shape) for k, v in ref.items()} == {k: tuple(v.shape) for k, v in ours.items()}
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
+    G, D = _pair(8, 8)
+    # make the batch-norm running statistics non-trivial
+    G.train(); D.train()
+    with torch.no_grad():
+        D(G(torch.randn(6, 100)))
+    G.eval(); D.eval()
+    stem = save_prior(tmp_path / "p", G, D, {"steps": 7, "regenerate": "python x.py"})
+    meta = json.loads(json_path(stem).read_text())
+    assert meta["steps"] == 7 and meta["regenerate"] == "python x.py"
+    assert meta["G"]["arch"] == G.arch() and meta["D"]["arch"] == D.arch()
+    for spec in (stem, json_path(stem), weights_path(stem), str(stem)):
+        P = load_prior(spec, device="cpu")
+        assert isinstance(P, Prior) and not P.G.training and not P.D.training
+        z = torch.randn(3, 100)
+        with torch.no_grad():
+            assert torch.equal(P.G(z), G(z))
+            assert torch.equal(P.D(G(z)), D(G(z)))
+        assert P.G.main[0].weight.dtype == torch.float32
+
+
+def test_float16_storage_loads_as_float32_and_stays_close(tmp_path):
+    G, D = _pair(8, 8)
+    stem = save_prior(tmp_path / "h", G, D, {}, dtype=torch.float16)
+    assert json.loads(json_path(stem).read_text())["storage_dtype"] == "float16"
+    P = load_prior(stem, device="cpu")
+    assert P.G.main[0].weight.dtype == torch.float32
+    # oracle: weights rounded to fp16 and back
+    ref = {k: (v.half().float() if v.is_floating_point() else v) for k, v in G.state_dict().items()}
+    for k, v in P.G.state_dict().items():
+        assert torch.equal(v, ref[k]), k
+
+
+def test_generator_only_checkpoint(tmp_path):
+    G, _ = _pair(8, 8)
+    P = load_prior(save_prior(tmp_path / "g", G, None, {}), device="cpu")
+    assert P.D is None
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    G, D = _pair(8, 8)
+    stem = save_prior(tmp_path / "t", G, D, {})
+    wp = weights_path(stem)
+    raw = bytearray(wp.read_bytes())
+    raw[-5] ^= 0x01                                   # one bit in the last tensor's data
+    wp.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="sha256 mismatch") as e:
+        load_prior(stem, device="cpu")
+    assert "t.safetensors" in str(e.value)
+    assert json.loads(json_path(stem).read_text())["sha256"] in str(e.value)
+
+
+def test_architecture_mismatch_is_refused(tmp_path):
+    G, D = _pair(8, 8)
+    stem = save_prior(tmp_path / "a", G, D, {})
+    jp = json_path(stem)
+    meta = json.loads(jp.read_text())
+    # the sidecar claims a wider generator than the file holds
+    bad = json.loads(json.dumps(meta))
+    bad["G"]["arch"]["ngf"] = 16
+    jp.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="shape differs"):
+        load_prior(stem, device="cpu")
+    # the sidecar's tensor table disagrees with the file
+    bad = json.loads(json.dumps(meta))
+    bad["D"]["tensors"]["main.0.weight"] = [1, 2, 3, 4]
+    jp.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="does not match the sidecar"):
+        load_prior(stem, device="cpu")
+    # an unknown architecture name
+    bad = json.loads(json.dumps(meta))
+    bad["G"]["arch"]["name"] = "stylegan2"
+    jp.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="unknown architecture"):
+        load_prior(stem, device="cpu")
+
+
+def test_missing_files_are_reported(tmp_path):
+    with pytest.raises(FileNotFoundError, match="sidecar"):
+        load_prior(tmp_path / "nothing", device="cpu")
+
+
+# ----------------------------------------------------------------------------- training
+def test_train_step_losses_match_the_gan_formulas():
+    """Oracle: L_D = -log s(D(x)) - log(1 - s(D(G(z)))), L_G = -log s(D(G(z))) in numpy."""
+    G, D = _pair(8, 8, seed=1)
+    G.train(); D.train()
+    real, z = torch.rand(4, 3, 64, 64) * 2 - 1, torch.randn(4, 100)
+    with torch.no_grad():
+        lr_ = D(real).double().numpy()
+        lf_ = D(G(z)).double().numpy()
+    # D's batch statistics make the no_grad pass above equal to the one in train_step
+    G2, D2 = _pair(8, 8, seed=1)
+    G2.train(); D2.train()
+    oG = torch.optim.Adam(G2.parameters(), 2e-4, betas=(0.5, 0.999))
+    oD = torch.optim.Adam(D2.parameters(), 2e-4, betas=(0.5, 0.999))
+    out = train_step(G2, D2, oG, oD, real, z)
+    sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    ld = np.mean(-np.log(sig(lr_))) + np.mean(-np.log(1 - sig(lf_)))
+    assert out["loss_D"] == pytest.approx(ld, rel=1e-4)
+    assert out["D_real"] == pytest.approx(sig(lr_).mean(), rel=1e-4)
+    assert out["D_fake"] == pytest.approx(sig(lf_).mean(), rel=1e-4)
+    assert math.isfinite(out["loss_G"]) and out["loss_G"] > 0
+
+
+def test_a_few_training_steps_change_weights_and_keep_losses_finite(tmp_path):
+    torch.manual_seed(0)
+    data = torch.rand(8, 3, 64, 64)
+    cfg = TrainConfig(steps=3, batch_size=4, ngf=8, ndf=8, sample_every=2, checkpoint_every=2,
+                      log_every=1)
+    s = train_gan(cfg, tmp_path / "run", data=data, device="cpu", progress=False)
+    assert s["steps"] == 3
+    rows = (tmp_path / "run/losses.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 3
+    vals = np.array([[float(v) for v in r.split(",")[2:]] for r in rows[1:]])
+    assert np.isfinite(vals).all()
+    assert (tmp_path / "run/samples/step_000002.png").is_file()
+    assert (tmp_path / "run/loss.png").is_file()
+    P = load_prior(tmp_path / "run/prior", device="cpu")
+    meta = P.provenance
+    assert meta["steps"] == 3 and meta["completed"] and "train_gan.py" in meta["regenerate"]
+    # the same initialisation, untrained
+    torch.manual_seed(cfg.seed)
+    G0, D0 = Generator(ngf=8), Discriminator(ndf=8)
+    G0.apply(dcgan_init_); D0.apply(dcgan_init_)
+    assert not torch.equal(P.G.main[0].weight, G0.main[0].weight)
+    assert not torch.equal(P.D.main[0].weight, D0.main[0].weight)
+
+
+def test_resumed_training_equals_uninterrupted(tmp_path):
+    data = torch.rand(8, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    base = dict(batch_size=4, ngf=8, ndf=8, sample_every=0, checkpoint_every=0)
+    train_gan(TrainConfig(steps=2, **base), tmp_path / "r", data=data, device="cpu", progress=False)
+    train_gan(TrainConfig(steps=4, **base), tmp_path / "r", data=data, device="cpu", progress=False)
+    train_gan(TrainConfig(steps=4, **base), tmp_path / "f", data=data, device="cpu", progress=False)
+    a = load_prior(tmp_path / "r/prior", device="cpu").G.state_dict()
+    b = load_prior(tmp_path / "f/prior", device="cpu").G.state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_image_grid_layout():
+    x = torch.zeros(3, 3, 4, 4)
+    x[1] = 1.0
+    g = image_grid(x, nrow=2, pad=1)
+    assert g.shape == (2 * 5 + 1, 2 * 5 + 1, 3)
+    assert g[1:5, 1:5].max() == 0 and g[1:5, 6:10].min() == 1
+
+
+# ----------------------------------------------------------------------------- teacher + demo
+def test_teacher_loads_as_a_prior():
+    P = load_prior(TEACHER_SPEC, device="cpu")
+    assert P.D is None and P.G.arch() == {"name": "dcgan64_generator", "nz": 100, "ngf": 64, "nc": 3}
+    assert len(P.provenance["sha256"]) == 64
+    with torch.no_grad():
+        x = P.G(torch.randn(2, 100))
+    assert x.shape == (2, 3, 64, 64) and x.abs().max() <= 1
+    ref = load_teacher_generator()
+    assert torch.equal(ref.main[0].weight, P.G.main[0].weight)
+    with pytest.raises(ValueError, match="unknown teacher"):
+        load_prior("teacher:stylegan", device="cpu")
+
+
+@pytest.mark.skipif(not json_path(DEMO).exists(), reason="demo checkpoint not committed yet")
+def test_committed_demo_prior_loads_and_its_discriminator_prefers_real_faces():
+    P = load_prior(DEMO, device="cpu")
+    meta = P.provenance
+    assert meta["G"]["arch"]["ngf"] == 32 and meta["D"]["arch"]["ndf"] == 32
+    assert meta["regenerate"].startswith("python scripts/train_gan.py")
+    assert weights_path(DEMO).stat().st_size + json_path(DEMO).stat().st_size < 25e6
+    from ganrestore.priors.train import teacher_faces
+    real = teacher_faces(64, seed=4321)              # held-out latents (training used seed*1000+2)
+    m = discriminator_means(P.D, P.G, real, seed=4322)
+    assert m["D_real_mean"] > m["D_fake_mean"]
