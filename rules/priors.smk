@@ -30,8 +30,8 @@ rule train_gan:
         gpu=1,
     params:
         training=_training_params(),
-        stem=prior_trained_stem(),
-        out_dir=f"{results_dir()}/priors/train_{prior_name()}",
+        stem=lambda wildcards, output: output.weights[: -len(".safetensors")],
+        out_dir=lambda wildcards, output: str(Path(output.samples).parent),
     script:
         "../scripts/train_gan.py"
 
