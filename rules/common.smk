@@ -13,6 +13,7 @@ START_TIME = time.time()
 validate(config, schema="../config/schema.yaml", set_default=True)
 
 # The library does the work; the workflow only wires artifacts together.
+import ganrestore
 from ganrestore.methods import available as available_methods, get_method
 from ganrestore.pipeline import method_config, n_shards, shard_bounds
 from ganrestore.tasks import make_task
@@ -46,6 +47,16 @@ for _m in config["method_params"]:
             f"ganrestore: note: method_params.{_m} is set but {_m!r} is not in methods",
             file=sys.stderr,
         )
+
+
+def resolve_checkpoint_stem(stem):
+    """A relative checkpoint stem names a file of the working directory or, failing
+    that, one shipped with the ganrestore checkout (the committed demo prior), so a
+    workflow run from another directory still finds it."""
+    if Path(f"{stem}.json").exists() or Path(stem).is_absolute():
+        return stem
+    shipped = Path(ganrestore.__file__).resolve().parent.parent / stem
+    return str(shipped) if Path(f"{shipped}.json").exists() else stem
 
 
 def results_dir():
@@ -153,7 +164,7 @@ def _prior_weights():
         return None
     if not any(get_method(m).needs_prior for m in config["methods"]):
         return None
-    return f"{prior['checkpoint']}.safetensors"
+    return f"{resolve_checkpoint_stem(prior['checkpoint'])}.safetensors"
 
 
 def check_config_paths():

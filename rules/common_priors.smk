@@ -18,7 +18,7 @@ def prior_checkpoint():
     prior.train is true, else the committed (or user-supplied) checkpoint."""
     if config["prior"].get("train", False):
         return prior_trained_stem()
-    return config["prior"]["checkpoint"]
+    return resolve_checkpoint_stem(config["prior"]["checkpoint"])
 
 
 def _training_data_input(wildcards):
