@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from fixtures_celeba import MEAN_LANDMARKS, FakeServer, build_synthetic_celeba, md5
+from ganrestore.pipeline import write_manifest
 from PIL import Image
 
 from ganrestore.data import celeba, celebahq
@@ -315,7 +316,7 @@ def test_manifest_csv_roundtrip(tmp_path, release):
     out = celeba.load_images(_cfg(tmp_path, release, dir=str(release["src"]), download=False),
                              "test", 2, 64, progress=False)
     p = tmp_path / "m.csv"
-    celeba.write_manifest_csv(p, out["manifest"])
+    write_manifest(p, out["manifest"])
     rows = list(csv.DictReader(open(p)))
     assert [r["id"] for r in rows] == out["ids"]
     assert rows[0]["source_sha256"] == __import__("hashlib").sha256(

@@ -79,7 +79,6 @@ the file stems (``"182638"``).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io as _io
 import logging
@@ -542,20 +541,7 @@ def build_celeba(cfg: dict, image_size: int, progress: bool = True) -> dict:
     return out
 
 
-def write_manifest_csv(path, rows: list[dict]) -> None:
-    """Atomic CSV manifest (one row per prepared image)."""
-    from ..io import atomic_path
-
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-
-
 __all__ = ["ALIGNED_SHAPE", "CELEBA_FILES", "CelebAFile", "CropProtocol", "DEFAULTS", "ImageStore",
            "PARTITIONS", "PROTOCOLS", "apply_protocol", "build_celeba", "bytescale", "extract_archive",
            "fetch_file", "get_protocol", "load_images", "open_images", "read_landmarks",
-           "read_partition", "split_files", "tf_nearest_resize", "with_defaults", "write_manifest_csv"]
+           "read_partition", "split_files", "tf_nearest_resize", "with_defaults"]
