@@ -1,53 +1,17 @@
 """The workflow itself: config validation, DAG planning, and one real tiny run."""
 
-import os
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-
-
-def _copy_workflow(tmp_path):
-    """A private copy of the workflow so tests never touch results/ of the checkout."""
-    for name in ["Snakefile", "rules", "scripts", "config", "envs", "report", "profiles"]:
-        if not (ROOT / name).exists():
-            continue
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
-    return tmp_path
-
-
-def _write_config(tmp_path, **overrides):
-    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    for key, value in overrides.items():
-        node = cfg
-        *path, last = key.split(".")
-        for p in path:
-            node = node.setdefault(p, {})
-        node[last] = value
-    path = tmp_path / "test_config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-def _snakemake(workdir, *args, timeout=600):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+from workflow_helpers import copy_workflow, snakemake, write_config
 
 
 def test_dry_run_plans_one_job_per_task_method_shard(tmp_path):
-    wd = _copy_workflow(tmp_path)
-    cfg = _write_config(wd, **{"data.demo.real_test": 4, "data.demo.generated_test": 996,
+    wd = copy_workflow(tmp_path)
+    cfg = write_config(wd, **{"data.demo.real_test": 4, "data.demo.generated_test": 996,
                                "shard_size": 100, "methods": ["input", "bicubic"]})
-    r = _snakemake(wd, "-n", "--quiet", "rules", "--configfile", str(cfg))
+    r = snakemake(wd, "-n", "--quiet", "rules", "--configfile", str(cfg))
     assert r.returncode == 0, r.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", r.stdout + r.stderr, re.M))
     n_restore = int(counts["restore"])
@@ -64,22 +28,22 @@ def test_dry_run_plans_one_job_per_task_method_shard(tmp_path):
     ({"image_size": 65}, "image_size"),
 ])
 def test_bad_config_is_rejected_naming_the_key(tmp_path, override, needle):
-    wd = _copy_workflow(tmp_path)
-    cfg = _write_config(wd, **override)
-    r = _snakemake(wd, "-n", "--configfile", str(cfg))
+    wd = copy_workflow(tmp_path)
+    cfg = write_config(wd, **override)
+    r = snakemake(wd, "-n", "--configfile", str(cfg))
     assert r.returncode != 0
     assert needle in (r.stdout + r.stderr)
 
 
 @pytest.mark.slow
 def test_tiny_end_to_end_run_and_rerun_is_noop(tmp_path):
-    wd = _copy_workflow(tmp_path)
-    cfg = _write_config(wd, name="tiny", shard_size=2,
+    wd = copy_workflow(tmp_path)
+    cfg = write_config(wd, name="tiny", shard_size=2,
                         **{"data.demo.real_test": 1, "data.demo.generated_test": 2,
                            "data.demo.generated_val": 1,
                            "tasks": ["inpaint_center32", "sr4", "denoise_sigma0.1"],
                            "methods": ["input", "bicubic"]})
-    r = _snakemake(wd, "--cores", "2", "--configfile", str(cfg))
+    r = snakemake(wd, "--cores", "2", "--configfile", str(cfg))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "total wall time" in r.stdout + r.stderr
     summary = (wd / "results/tiny/tables/summary.md").read_text()
@@ -89,6 +53,6 @@ def test_tiny_end_to_end_run_and_rerun_is_noop(tmp_path):
     assert "| denoise_sigma0.1 | bicubic | n/a" in summary
     # 3 images in shards of 2 -> 2 shard files per (task, method)
     assert len(list((wd / "results/tiny/restore/sr4/input").glob("s2-*.npz"))) == 2
-    r2 = _snakemake(wd, "--cores", "2", "--configfile", str(cfg))
+    r2 = snakemake(wd, "--cores", "2", "--configfile", str(cfg))
     assert r2.returncode == 0
     assert "Nothing to be done" in r2.stdout + r2.stderr
