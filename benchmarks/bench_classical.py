@@ -44,7 +44,7 @@ def image(size: int) -> torch.Tensor:
     return x
 
 
-def ours(prior, op, y, lam, tol, repeats=3):
+def ours(prior, op, y, lam, tol, repeats=5):
     """Best of ``repeats`` runs (the first pays one-off allocation costs); the
     stopping tolerance is the method's default unless ``tol`` is given."""
     best = None

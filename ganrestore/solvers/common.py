@@ -211,14 +211,21 @@ class Tracker:
     def update(self, k: int, x_new: torch.Tensor, x_old: torch.Tensor, steps: int = 1) -> torch.Tensor:
         """Record iteration ``k`` (1-based); returns the per-image relative change
         per iteration."""
+        rel = per_image_norm(x_new - x_old) / per_image_norm(x_old).clamp_min(1e-12) / max(steps, 1)
+        # a non-finite entry in x_new makes its difference norm (so rel) non-finite
+        # (x_old is finite: a non-finite image is frozen when first seen)
+        return self.update_rel(k, rel)
+
+    def update_rel(self, k: int, rel: torch.Tensor) -> torch.Tensor:
+        """Like :meth:`update` with the per-image relative change ``rel`` computed
+        by the caller (a non-finite value marks the image diverged)."""
         act = self.active.cpu().numpy()
         self.iterations[act] = k
-        rel = per_image_norm(x_new - x_old) / per_image_norm(x_old).clamp_min(1e-12) / max(steps, 1)
-        finite = torch.isfinite(x_new.flatten(1)).all(1)
-        bad = (~finite).cpu().numpy() & act
+        rel_np = rel.cpu().numpy()
+        bad = ~np.isfinite(rel_np) & act
         if bad.any():
             self.diverged |= bad
-        conv = (rel <= self.tol).cpu().numpy() & act & ~bad
+        conv = (rel_np <= self.tol) & act & ~bad
         self.converged |= conv
         stop = torch.from_numpy(conv | bad).to(self.active.device)
         self.active &= ~stop
