@@ -226,3 +226,28 @@ def test_committed_demo_prior_loads_and_its_discriminator_prefers_real_faces():
     real = teacher_faces(64, seed=4321)              # held-out latents (training used seed*1000+2)
     m = discriminator_means(P.D, P.G, real, seed=4322)
     assert m["D_real_mean"] > m["D_fake_mean"]
+
+
+def test_saved_checkpoint_files_get_the_usual_permissions(tmp_path):
+    import os
+    G, _ = _pair(8, 8)
+    stem = save_prior(tmp_path / "m", G, None, {})
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in (weights_path(stem), json_path(stem)):
+        assert (p.stat().st_mode & 0o777) == (0o666 & ~umask), p
+
+
+def test_schema_training_defaults_equal_trainconfig_defaults():
+    """With default settings, prior.train: true regenerates the committed demo prior."""
+    yaml = pytest.importorskip("yaml")
+    schema = yaml.safe_load((DEMO.parents[3] / "config/schema.yaml").read_text())
+    props = schema["properties"]["prior"]["properties"]["training"]["properties"]
+    defaults = {k: v.get("default") for k, v in props.items()}
+    assert TrainConfig.from_dict(defaults) == TrainConfig()
+    if json_path(DEMO).exists():
+        meta = json.loads(json_path(DEMO).read_text())
+        ran = dict(meta["training"], steps=meta["steps"])
+        for k in ("steps", "batch_size", "ngf", "ndf", "nz", "lr", "beta1", "beta2", "seed",
+                  "data", "teacher_pool"):
+            assert ran[k] == defaults[k], k

@@ -56,7 +56,7 @@ from .dcgan import Discriminator, Generator, load_teacher_generator, to_gan, to_
 class TrainConfig:
     """Hyper-parameters of one DCGAN training run (all recorded in the provenance)."""
 
-    steps: int = 5000
+    steps: int = 2887              # with the other defaults: the committed demo prior
     batch_size: int = 64
     ngf: int = 32
     ndf: int = 32
@@ -66,7 +66,7 @@ class TrainConfig:
     beta2: float = 0.999
     seed: int = 0
     data: str = "teacher"          # "teacher" or the path of a prepared split (.npz)
-    teacher_pool: int = 0          # >0: draw a fixed pool of this many teacher faces once
+    teacher_pool: int = 32768      # >0: draw a fixed pool of this many teacher faces once
     sample_every: int = 250        # sample grid every N steps (0: only at the end)
     checkpoint_every: int = 250    # checkpoint + resume state every N steps (0: only at the end)
     log_every: int = 10
