@@ -28,6 +28,15 @@ _LAZY = {
 }
 
 
+def merge_defaults(defaults: dict, cfg: dict | None, section: str) -> dict:
+    """``cfg`` over ``defaults``; a key ``defaults`` does not know is an error naming ``section``."""
+    out = {**defaults, **(cfg or {})}
+    unknown = set(out) - set(defaults)
+    if unknown:
+        raise ValueError(f"{section}: unknown keys {sorted(unknown)}")
+    return out
+
+
 def __getattr__(name):
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)

@@ -90,6 +90,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import merge_defaults
 from .download import (GDRIVE_BASE, ChecksumError, check_file, check_file_cached, download_gdrive,
                        download_url)
 
@@ -155,10 +156,7 @@ DEFAULTS = {
 
 
 def with_defaults(cfg: dict | None) -> dict:
-    out = {**DEFAULTS, **(cfg or {})}
-    unknown = set(out) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"data.celeba: unknown keys {sorted(unknown)}")
+    out = merge_defaults(DEFAULTS, cfg, "data.celeba")
     return out
 
 

@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import merge_defaults
+
 log = logging.getLogger(__name__)
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".npy", ".webp", ".bmp")
@@ -64,10 +66,7 @@ DEFAULTS = {
 
 
 def with_defaults(cfg: dict | None) -> dict:
-    out = {**DEFAULTS, **(cfg or {})}
-    unknown = set(out) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"data.celebahq: unknown keys {sorted(unknown)}")
+    out = merge_defaults(DEFAULTS, cfg, "data.celebahq")
     return out
 
 

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import merge_defaults
+
 from .celebahq import natural_key
 
 log = logging.getLogger(__name__)
@@ -51,10 +53,7 @@ DEFAULTS = {
 
 
 def with_defaults(cfg: dict | None) -> dict:
-    out = {**DEFAULTS, **(cfg or {})}
-    unknown = set(out) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"data.folder: unknown keys {sorted(unknown)}")
+    out = merge_defaults(DEFAULTS, cfg, "data.folder")
     for key, allowed in (("on_error", ("raise", "skip")), ("on_no_face", ("raise", "skip")),
                          ("faces", ("first", "all"))):
         if out[key] not in allowed:
