@@ -173,6 +173,69 @@ def test_nuclear_constrained_matches_cvxpy(face16):
     assert _rms(r.x[0], xr) < 1e-3
 
 
+def _svt_numpy(x, t):
+    U, s, Vt = np.linalg.svd(x.numpy(), full_matrices=False)
+    return (U * np.maximum(s - t, 0)[..., None, :]) @ Vt
+
+
+def test_warm_svt_converges_to_the_full_svt():
+    """The warm-started subspace thresholding (one Rayleigh-Ritz step from the
+    last call's subspace) is close to the full one (numpy's SVD) along a slowly
+    changing sequence of 48x48 low-rank-plus-noise matrices, and exact at a
+    fixed point (the same matrix again), which is where a solver ends."""
+    g = torch.Generator().manual_seed(3)
+    L = torch.randn(2, 3, 48, 5, generator=g, dtype=torch.float64) @ \
+        torch.randn(2, 3, 5, 48, generator=g, dtype=torch.float64)
+    N = 0.1 * torch.randn(2, 3, 48, 48, generator=g, dtype=torch.float64)
+    warm = lr.WarmSVT()
+    for i in range(5):
+        x = L * (1 + 0.01 * i) + N
+        assert np.abs(warm(x, 2.0).numpy() - _svt_numpy(x, 2.0)).max() < 1e-4
+    errs = [np.abs(warm(x, 2.0).numpy() - _svt_numpy(x, 2.0)).max() for _ in range(3)]
+    assert errs[-1] < 1e-10 and errs[-1] <= errs[0]
+    assert warm.full_calls == 1 and warm.subspace_calls == 7
+
+
+def test_warm_svt_falls_back_when_the_subspace_is_too_small():
+    """A jump to a higher rank (every Ritz value above the threshold) is not
+    trusted: the full decomposition is used and the result is still exact."""
+    g = torch.Generator().manual_seed(4)
+    warm = lr.WarmSVT(oversample=2)
+    low = torch.randn(1, 1, 32, 2, generator=g, dtype=torch.float64) @ \
+        torch.randn(1, 1, 2, 32, generator=g, dtype=torch.float64)
+    warm(low, 0.5)
+    high = 3 * torch.randn(1, 1, 32, 32, generator=g, dtype=torch.float64)
+    out = warm(high, 0.5)
+    assert np.abs(out.numpy() - _svt_numpy(high, 0.5)).max() < 1e-8
+    assert warm.full_calls == 2
+
+
+@pytest.mark.parametrize("name", ["inpaint_center12", "sr4"])
+def test_nuclear_with_subspace_svt_matches_cvxpy_at_24(faces32, name):
+    """At 24x24 with a low-rank solution the solvers threshold through the
+    warm-started subspace (checked), and still meet cvxpy's solution."""
+    x24 = torch.nn.functional.interpolate(faces32[:1], size=24, mode="area")
+    task, y = _observe(x24, name)
+    lam = 1.0
+    calls = []
+    orig = lr.WarmSVT.__call__
+
+    def spy(self, *a, **k):
+        out = orig(self, *a, **k)
+        calls.append(self.subspace_calls)
+        return out
+
+    lr.WarmSVT.__call__ = spy
+    try:
+        r = lr.solve_lowrank(task.op, y, lam, max_iter=2000, tol=1e-6)
+    finally:
+        lr.WarmSVT.__call__ = orig
+    assert calls and calls[-1] > 0
+    xr, obj_ref, _ = solve_reference(task.op, y[0], lam, "nuclear", box=False)
+    assert abs(float(r.objective[0]) - obj_ref) / abs(obj_ref) < 1e-4
+    assert _rms(r.x[0], xr) < 1e-3
+
+
 def test_tnnr_beats_nuclear_on_its_own_objective(face16):
     """Hu et al.'s two-step scheme lowers the truncated objective below what the
     plain nuclear-norm solution achieves on it."""

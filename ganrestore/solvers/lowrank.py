@@ -35,7 +35,10 @@ is solved by
 Every step uses only ``A``, ``A^T`` and ``A^+``, so any operator works.
 Singular value thresholding uses the eigen-decomposition of ``X^T X`` (about
 twice as fast as a batched SVD on the CPU for 64x64 matrices) and multiplies
-only by the singular vectors that survive the threshold.
+only by the singular vectors that survive the threshold; within one solve,
+:class:`WarmSVT` replaces the full decomposition by one Rayleigh-Ritz step on
+the previous iterate's singular subspace (exact at the fixed point, checked
+against cvxpy; measured 1.2-1.6x faster solves at 64x64).
 Stopping: relative change ``||x_k - x_{k-1}|| / ||x_{k-1}||`` between two
 consecutive iterates below ``tol`` (tested every ``check_every`` iterations),
 or ``max_iter``.
@@ -61,9 +64,15 @@ def _sanitize(x: torch.Tensor):
 
 def singular_values(x: torch.Tensor) -> torch.Tensor:
     """Singular values of every channel matrix, ``(B, C, min(H, W))``, descending
-    (NaN for a matrix with non-finite entries)."""
+    (NaN for a matrix with non-finite entries), as the square roots of the
+    eigenvalues of the float64 Gram matrix ``X^T X`` (or ``X X^T``, the
+    smaller): about 2x faster than an SVD for 64x64 matrices and, for images in
+    [0, 1], accurate to ~1e-7 of the largest singular value, ample for the
+    objective (a sum of them)."""
     z, bad = _sanitize(x)
-    s = torch.linalg.svdvals(z.double()).to(x.dtype)
+    Z = z.double()
+    gram = Z.mT @ Z if Z.shape[-1] <= Z.shape[-2] else Z @ Z.mT
+    s = torch.linalg.eigvalsh(gram).clamp_min(0).sqrt().flip(-1).to(x.dtype)
     return s if bad is None else torch.where(bad[..., 0], torch.full_like(s, float("nan")), s)
 
 
@@ -94,20 +103,103 @@ def svt(x: torch.Tensor, t, shift: torch.Tensor | None = None, dtype=None) -> to
     of every channel of ``x + shift``; ``t`` a float or a per-image tensor ``(B, 1, 1, 1)``.
     Only the singular vectors that survive the threshold enter the products."""
     z = x if shift is None else x + shift
+    return _svt_full(z, t, dtype)[0].to(x.dtype)
+
+
+def _svt_full(z: torch.Tensor, t, dtype=None):
+    """:func:`svt` of ``z``; also returns ``V`` (ascending singular values; None
+    when a matrix was not finite) and the most singular values kept in a matrix."""
     z, bad = _sanitize(z)
     X, V, s = _gram_eig(z, dtype)
-    t = torch.as_tensor(t, dtype=X.dtype, device=x.device)
-    if t.dim() == 4:
-        t = t.view(-1, 1, 1)
+    t = _threshold(t, X)
     scale = (1.0 - t / s.clamp_min(1e-30)).clamp_min(0.0)
     keep = int((scale > 0).sum(-1).max()) if scale.numel() else 0
     if keep == 0:
-        out = torch.zeros_like(z)
+        out = torch.zeros_like(X)
     else:
         Vk = V[..., -keep:]
         out = ((X @ Vk) * scale[..., -keep:].unsqueeze(-2)) @ Vk.mT
-        out = out.to(x.dtype)
-    return out if bad is None else torch.where(bad, torch.full_like(out, float("nan")), out)
+    if bad is not None:
+        return torch.where(bad, torch.full_like(out, float("nan")), out), None, keep
+    return out, V, keep
+
+
+class WarmSVT:
+    """Singular value thresholding of a sequence of slowly changing matrices
+    (the iterates of one solve) by one warm-started subspace step.
+
+    The first call (and any call that cannot be trusted) thresholds through the
+    full decomposition (:func:`svt`) and keeps ``V``, the right singular vectors
+    of the ``keep + oversample`` largest singular values, ``keep`` the most
+    that survived the threshold in any matrix.  Later calls project on
+    ``Q = orth(Z V)`` and take the exact SVD of the small ``k x n`` matrix
+    ``Q^T Z`` (Rayleigh-Ritz; Halko, Martinsson & Tropp 2011, alg. 4.3 with the
+    previous iterate's subspace as the start, as SVT solvers with PROPACK do):
+    about 5x cheaper than the full decomposition for 64x64 images.  Trusted only
+    when, in every matrix, the smallest Ritz value is below the threshold (the
+    ``oversample`` extra directions all thresholded away); otherwise it falls
+    back to the full decomposition.  When more singular values survive, the
+    subspace grows by fixed random directions.
+    At a fixed point the subspace is exact, so the solver's fixed point is
+    unchanged; the objective the solvers report is always computed from exact
+    singular values.  ``full_fraction``: use the full decomposition whenever the
+    subspace would span more than this fraction of ``min(H, W)``."""
+
+    def __init__(self, oversample: int = 8, full_fraction: float = 0.5, dtype=None):
+        self.oversample = int(oversample)
+        self.full_fraction = float(full_fraction)
+        self.dtype = dtype
+        self.V = None
+        self.full_calls = 0
+        self.subspace_calls = 0
+
+    def __call__(self, x: torch.Tensor, t, shift: torch.Tensor | None = None) -> torch.Tensor:
+        z = x if shift is None else x + shift
+        n = min(z.shape[-2:])
+        if self.V is not None and z.shape[-1] == self.V.shape[-2] and bool(torch.isfinite(z).all()):
+            out = self._subspace(z, t, n)
+            if out is not None:
+                self.subspace_calls += 1
+                return out.to(x.dtype)
+        self.full_calls += 1
+        out, V, keep = _svt_full(z, t, self.dtype)
+        k = keep + self.oversample
+        self.V = V[..., -k:].contiguous() if (V is not None and k <= self.full_fraction * n) else None
+        return out.to(x.dtype)
+
+    def _subspace(self, z, t, n):
+        Z = z if self.dtype is None else z.to(self.dtype)
+        Q = torch.linalg.qr(Z @ self.V).Q                       # (.., H, k)
+        Bm = Q.mT @ Z                                             # (.., k, W)
+        evals, Ub = torch.linalg.eigh(Bm @ Bm.mT)                 # ascending: squared Ritz values
+        t = _threshold(t, Z)
+        k_now = evals.shape[-1]
+        keep = int((evals > t * t).sum(-1).max())
+        if keep >= k_now:                                         # subspace too small: not trusted
+            return None
+        if keep == 0:
+            self.V = None
+            return torch.zeros_like(z)
+        Uk = Ub[..., -keep:]
+        scale = (1.0 - t * evals[..., -keep:].clamp_min(1e-30).rsqrt()).clamp_min(0.0)
+        out = (Q @ (Uk * scale.unsqueeze(-2))) @ (Uk.mT @ Bm)
+        k = keep + self.oversample
+        if k > self.full_fraction * n:
+            self.V = None                                         # too many: full decompositions
+            return out
+        kr = min(k, k_now)                                        # right Ritz vectors (unnormalised:
+        Vr = Bm.mT @ Ub[..., -kr:]                                # the QR of Z V rescales), largest kr
+        if kr < k:                                                # grow by fixed random directions
+            g = torch.Generator().manual_seed(k)
+            pad = torch.randn(Vr.shape[-2], k - kr, generator=g, dtype=Vr.dtype).to(Vr.device)
+            Vr = torch.cat([pad.expand(*Vr.shape[:-2], -1, -1), Vr], dim=-1)
+        self.V = Vr
+        return out
+
+
+def _threshold(t, X):
+    t = torch.as_tensor(t, dtype=X.dtype, device=X.device)
+    return t.view(-1, 1, 1) if t.dim() == 4 else t
 
 
 def top_singular_product(x: torch.Tensor, r: int) -> torch.Tensor | None:
@@ -123,7 +215,7 @@ def top_singular_product(x: torch.Tensor, r: int) -> torch.Tensor | None:
 def solve_lowrank(op, y: torch.Tensor, lam: float, *, rank: int = 0, constrained: bool = False,
                   x0: torch.Tensor | None = None, max_iter: int = 300, tol: float = 3e-4,
                   outer_iter: int = 1, rho: float | None = None, check_every: int = 1,
-                  penalised_solver: str = "auto") -> SolverResult:
+                  penalised_solver: str = "auto", subspace_svt: bool = True) -> SolverResult:
     """Batched TNNR / nuclear-norm restoration (see the module docstring).
 
     ``rank``: the number ``r`` of singular values left free (0: nuclear norm);
@@ -132,7 +224,8 @@ def solve_lowrank(op, y: torch.Tensor, lam: float, *, rank: int = 0, constrained
     (APGL for the penalised problem, ADMM for the constrained one, ``rho`` its
     penalty).  Returns a :class:`SolverResult` (``x`` not clipped: the problem
     has no box constraint; the method clips its output); ``iterations`` count
-    inner iterations over all outer iterations.
+    inner iterations over all outer iterations.  ``subspace_svt``: threshold
+    through :class:`WarmSVT` (False: the full decomposition every iteration).
     """
     lam = float(lam)
     rank = int(rank)
@@ -153,12 +246,13 @@ def solve_lowrank(op, y: torch.Tensor, lam: float, *, rank: int = 0, constrained
         L = None if (constrained or use_admm) else operator_norm_sq(op, x.shape[1:])
         for _ in range(n_outer):
             UV = top_singular_product(x, rank)
+            prox = WarmSVT() if subspace_svt else svt
             if constrained:
-                x, tr = _admm_constrained(op, y, x, UV, max_iter, tol, rho, check_every, rank, diverged)
+                x, tr = _admm_constrained(op, y, x, UV, max_iter, tol, rho, check_every, rank, diverged, prox)
             elif use_admm:
-                x, tr = _admm_penalised(op, y, x, lam, UV, max_iter, tol, rank, diverged)
+                x, tr = _admm_penalised(op, y, x, lam, UV, max_iter, tol, rank, diverged, prox)
             else:
-                x, tr = _apgl(op, y, x, lam, L, UV, max_iter, tol, check_every, rank, diverged)
+                x, tr = _apgl(op, y, x, lam, L, UV, max_iter, tol, check_every, rank, diverged, prox)
             total_iter += tr.iterations
             converged = tr.converged
             diverged |= tr.diverged
@@ -188,8 +282,9 @@ def _warm_start(op, y, lam, rank, constrained):
     if not bool(torch.isfinite(d).all()) or float(d.abs().max()) <= 1e-6:
         return xa
     xb = (xa + d).clamp(0, 1)             # = initial_estimate(op, y, right_inverse=op.A_dagger)
-    fa = lowrank_objective(op, xa, y, lam, rank, constrained)
-    fb = lowrank_objective(op, xb, y, lam, rank, constrained)
+    B = xa.shape[0]
+    f = lowrank_objective(op, torch.cat([xa, xb]), torch.cat([y, y]), lam, rank, constrained)
+    fa, fb = f[:B], f[B:]
     pick_a = (fa <= fb) | ~torch.isfinite(fb)
     return freeze(pick_a.to(xa.device), xa, xb)
 
@@ -201,7 +296,7 @@ def _start_tracker(B, tol, max_iter, device, diverged):
     return tr
 
 
-def _admm_penalised(op, y, x, lam, UV, max_iter, tol, rank, diverged, alpha=1.6, rho_scale=0.3,
+def _admm_penalised(op, y, x, lam, UV, max_iter, tol, rank, diverged, prox, alpha=1.6, rho_scale=0.3,
                     adapt_iter=50):
     """Scaled ADMM for the penalised problem split as ``x = W``:
     ``min 1/2||Ax - y||^2 + lam (||W||_* - <U V^T, W>)`` (Boyd et al. 2011, sec. 3),
@@ -223,6 +318,7 @@ def _admm_penalised(op, y, x, lam, UV, max_iter, tol, rank, diverged, alpha=1.6,
     ns = NormalSolver(op)
     Aty = op.A_adjoint(y)
     rho = torch.full((B, 1, 1, 1), rho_scale * lam, dtype=x.dtype, device=x.device)
+    rho_np = np.full(B, rho_scale * lam)
     W = x.clone()
     u = torch.zeros_like(x)
     k = 0
@@ -232,26 +328,31 @@ def _admm_penalised(op, y, x, lam, UV, max_iter, tol, rank, diverged, alpha=1.6,
         xk = ns(Aty + rho * (W - u), rho)
         h = alpha * xk + (1.0 - alpha) * W
         shift = u if UV is None else u + (lam * UV) / rho
-        W_new = svt(h, lam / rho, shift)
+        W_new = prox(h, lam / rho, shift)
         u_new = u + h - W_new
-        r_p = per_image_norm(xk - W_new)
-        r_d = rho.view(-1) * per_image_norm(W_new - W)
-        rel = torch.maximum(r_p, per_image_norm(W_new - W)) / per_image_norm(W).clamp_min(1e-12)
+        # per image ||x - W_new|| (primal residual), ||W_new - W||, ||W||, in one reduction
+        nrm = torch.stack([xk - W_new, W_new - W, W], 1).flatten(2).norm(dim=2).cpu().numpy()
+        r_p, dW = nrm[:, 0], nrm[:, 1]
+        r_d = rho_np * dW                                         # dual residual
+        rel = np.maximum(r_p, dW) / np.maximum(nrm[:, 2], 1e-12)
         if bool(act.all()):
             W, u = W_new, u_new
         else:
             W, u = freeze(act, W_new, W), freeze(act, u_new, u)
-        tr.update_rel(k, rel)
+        tr.update_rel(k, torch.from_numpy(rel))
         if k % 20 == 0:
             tr.check_objective(lowrank_objective(op, W, y, lam, rank, False))
         if k <= adapt_iter:
-            f = torch.where(r_p > 10 * r_d, 2.0, torch.where(r_d > 10 * r_p, 0.5, 1.0)).view(-1, 1, 1, 1)
-            f = torch.where(torch.isfinite(f), f, torch.ones_like(f)).to(x.dtype)
-            rho, u = rho * f, u / f
+            with np.errstate(invalid="ignore"):
+                f = np.where(r_p > 10 * r_d, 2.0, np.where(r_d > 10 * r_p, 0.5, 1.0))
+            if (f != 1.0).any():
+                rho_np = rho_np * f
+                ft = torch.from_numpy(f).to(x).view(-1, 1, 1, 1)
+                rho, u = rho * ft, u / ft
     return W, tr
 
 
-def _apgl(op, y, x, lam, L, UV, max_iter, tol, check_every, rank, diverged):
+def _apgl(op, y, x, lam, L, UV, max_iter, tol, check_every, rank, diverged, prox):
     """Accelerated proximal gradient (Toh & Yun's APGL, as in Hu et al.) with
     gradient-based adaptive restart (O'Donoghue & Candes 2015):
     ``X+ = SVT_{lam/L}(Y - (A^T(AY - y) - lam U V^T) / L)``."""
@@ -266,7 +367,7 @@ def _apgl(op, y, x, lam, L, UV, max_iter, tol, check_every, rank, diverged):
         g = op.A_adjoint(op.A(Y) - y)
         if lin is not None:
             g = g - lin
-        x_new = svt(Y - g / L, lam / L)
+        x_new = prox(Y - g / L, lam / L)
         t_new = (1.0 + (1.0 + 4.0 * t * t).sqrt()) / 2.0
         restart = ((Y - x_new) * (x_new - x)).flatten(1).sum(1).view(-1, 1, 1, 1) > 0
         t_new = torch.where(restart, torch.ones_like(t_new), t_new)
@@ -283,7 +384,7 @@ def _apgl(op, y, x, lam, L, UV, max_iter, tol, check_every, rank, diverged):
     return x, tr
 
 
-def _admm_constrained(op, y, x, UV, max_iter, tol, rho, check_every, rank, diverged):
+def _admm_constrained(op, y, x, UV, max_iter, tol, rho, check_every, rank, diverged, prox):
     """ADMM for ``min ||X||_r`` s.t. ``A x = y`` (Hu et al.'s TNNR-ADMM):
     ``x = P(W - u)`` (exact projection ``v - A^+(A v - y)``),
     ``W = SVT_{1/rho}(x + u + U V^T / rho)``, ``u += x - W``.  Stopping: the
@@ -303,7 +404,7 @@ def _admm_constrained(op, y, x, UV, max_iter, tol, rho, check_every, rank, diver
         v = W - u
         x_new = v - op.A_dagger(op.A(v) - y)
         shift = u if UV is None else u + UV / rho
-        W_new = svt(x_new, 1.0 / rho, shift)
+        W_new = prox(x_new, 1.0 / rho, shift)
         u_new = u + x_new - W_new
         if bool(act.all()):
             x, W, u = x_new, W_new, u_new
