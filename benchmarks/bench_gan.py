@@ -3,7 +3,9 @@
 1. CSGM: image-iterations per second of the batched search (images x restarts
    in one tensor, ``ganrestore.methods.gan_core.latent_search``) against a
    per-image sequential loop (one latent at a time, its own Adam, as the
-   official CSGM / IAGAN scripts run a single image).
+   official CSGM / IAGAN scripts run a single image), both with the network
+   the methods search with (batch norm folded); also the achieved GFLOP/s and
+   the machine's dense-matmul rate, which bounds what batching can gain.
 2. IAGAN: the batched image-adaptive step (B weight copies, ``torch.func`` +
    ``vmap``) against a Python loop over images (a deep copy of G per image with
    its own Adam, as the official IAGAN code).
@@ -28,7 +30,8 @@ import torch
 from ganrestore.methods import get_method
 from ganrestore.methods.gan_core import initial_latents, latent_search, measurement_loss
 from ganrestore.methods.gan_iagan import _adam_impl, image_adaptive
-from ganrestore.priors import Discriminator, Generator, Prior, load_teacher_generator, to_unit
+from ganrestore.priors import (Discriminator, Generator, Prior, fold_batchnorm, load_teacher_generator,
+                               to_unit)
 from ganrestore.tasks import corrupt, make_task
 
 
@@ -71,6 +74,27 @@ def csgm_sequential(G, op, y, seeds, R, iters):
                 z.grad = g
                 opt.step()
     return time.perf_counter() - t0
+
+
+def step_flops(G, n: int) -> float:
+    """FLOPs of one search step (G forward, backward to z) at batch ``n``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    z = torch.randn(n, G.nz, requires_grad=True)
+    with FlopCounterMode(display=False) as fc:
+        G(z).square().sum().backward()
+    return float(fc.get_total_flops())
+
+
+def sgemm_gflops(n: int = 2048, reps: int = 10) -> float:
+    """The dense float32 matmul rate of this machine (the most any batched step can reach)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(2):
+        a @ b
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2.0 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 def iagan_batched(G, op, y, z0, iters, mode="auto"):
@@ -151,16 +175,32 @@ def main():
     N = a.images * a.restarts
     print(f"G: {'teacher ngf=64' if a.teacher else f'random ngf={a.ngf}'}, threads={a.threads}, task sr4")
 
+    # Both paths use the network the methods search with (batch norm folded into
+    # the convolutions, ganrestore.priors.fold_batchnorm), so the ratio is the
+    # batching alone; the folding gain is printed on its own line.
+    Gf = fold_batchnorm(G)
     # warm-up (allocator, oneDNN primitive caches)
-    csgm_batched(G, task.op, y[:2], seeds[:2], a.restarts, 2)
-    csgm_sequential(G, task.op, y[:1], seeds[:1], 1, 2)
-    tb = csgm_batched(G, task.op, y, seeds, a.restarts, a.iters)
-    ts = csgm_sequential(G, task.op, y[:a.seq_images], seeds[:a.seq_images], a.restarts, a.iters)
+    for net in (G, Gf):
+        csgm_batched(net, task.op, y[:2], seeds[:2], a.restarts, 2)
+        csgm_sequential(net, task.op, y[:1], seeds[:1], 1, 2)
+    tb = csgm_batched(Gf, task.op, y, seeds, a.restarts, a.iters)
+    ts = csgm_sequential(Gf, task.op, y[:a.seq_images], seeds[:a.seq_images], a.restarts, a.iters)
+    tbn = csgm_batched(G, task.op, y, seeds, a.restarts, a.iters)
     rb = N * a.iters / tb
     rs = a.seq_images * a.restarts * a.iters / ts
-    print(f"\n{'CSGM':<34}{'image-it/s':>12}{'ratio':>8}")
-    print(f"{f'batched ({a.images} img x {a.restarts} restarts = {N})':<34}{rb:>12.1f}{rb / rs:>8.2f}")
-    print(f"{f'sequential ({a.seq_images} img x {a.restarts} restarts)':<34}{rs:>12.1f}{1.0:>8.2f}")
+    rbn = N * a.iters / tbn
+    f1, fN = step_flops(Gf, 1), step_flops(Gf, N)
+    print(f"\n{'CSGM':<34}{'image-it/s':>12}{'ratio':>8}{'GFLOP/s':>10}")
+    print(f"{f'batched ({a.images} img x {a.restarts} restarts = {N})':<34}{rb:>12.1f}{rb / rs:>8.2f}"
+          f"{rb * fN / N / 1e9:>10.1f}")
+    print(f"{f'sequential ({a.seq_images} img x {a.restarts} restarts)':<34}{rs:>12.1f}{1.0:>8.2f}"
+          f"{rs * f1 / 1e9:>10.1f}")
+    print(f"{'batched, batch norm not folded':<34}{rbn:>12.1f}{rbn / rs:>8.2f}{rbn * fN / N / 1e9:>10.1f}")
+    peak = sgemm_gflops()
+    print(f"GFLOP/s: FLOPs of one G forward + backward to z (torch.utils.flop_counter) x rate; "
+          f"{f1 / 1e9:.3f} GFLOP per image-iteration.")
+    print(f"Ceiling: a 2048x2048 float32 matmul runs at {peak:.1f} GFLOP/s on {a.threads} thread(s); a batched "
+          f"search at that rate would be {peak * 1e9 / f1 / rs:.1f}x the one-image loop.")
 
     B = a.ia_images
     z0 = torch.randn(B, G.nz)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganrestore.priors import (TEACHER_SPEC, Discriminator, Generator, Prior, load_prior,
+from ganrestore.priors import (TEACHER_SPEC, Discriminator, Generator, Prior, fold_batchnorm, load_prior,
                                load_teacher_generator, save_prior)
 from ganrestore.priors.checkpoint import json_path, weights_path
 from ganrestore.priors.dcgan import teacher_weights_path
@@ -251,3 +251,29 @@ def test_schema_training_defaults_equal_trainconfig_defaults():
         for k in ("steps", "batch_size", "ngf", "ndf", "nz", "lr", "beta1", "beta2", "seed",
                   "data", "teacher_pool"):
             assert ran[k] == defaults[k], k
+
+
+@pytest.mark.parametrize("which", ["G", "D"])
+def test_folded_batchnorm_network_computes_the_same_function(which):
+    """``fold_batchnorm`` (used by the z-only searches) equals the eval-mode
+    network with batch norm, for non-trivial running statistics and affine
+    parameters, and leaves the original untouched."""
+    torch.manual_seed(5)
+    net = Generator(ngf=8) if which == "G" else Discriminator(ndf=8)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.3, 0.3)
+    net.eval()
+    inp = torch.randn(4, 100) if which == "G" else torch.rand(4, 3, 64, 64) * 2 - 1
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    folded = fold_batchnorm(net)
+    with torch.no_grad():
+        ref, out = net(inp), folded(inp)
+    assert out.shape == ref.shape
+    assert float((out - ref).abs().max()) < 1e-5 * max(1.0, float(ref.abs().max()))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert not any(p.requires_grad for p in folded.parameters())
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())

@@ -81,7 +81,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import blending
-from ..priors import to_unit
+from ..priors import fold_batchnorm, to_unit
 from . import register
 from .base import Restoration
 from .gan_core import (initial_latents, latent_search, measurement_loss, resolve_device,
@@ -164,6 +164,7 @@ def restore_csgm(y, op, prior, cfg, seeds, upstream=None, task=None):
     """CSGM: argmin_z ||y - A G(z)||^2 (+ w||z||^2), Adam, restarts, BestKeeper (IAGAN eq. 2)."""
     p = _params("csgm", cfg)
     dev, G, _, op, y = _setup(y, op, prior, p)
+    G = fold_batchnorm(G)                               # z-only search: frozen, BN folded
     B, R = y.shape[0], int(p["restarts"])
     z0 = initial_latents(seeds, R, prior.nz).to(dev)
     yr = y.repeat_interleave(R, 0)
@@ -263,6 +264,8 @@ def restore_yeh(y, op, prior, cfg, seeds, upstream=None, task=None):
     """Yeh et al. 2018: argmin_z ||W(y - A G(z))||_p^p + lambda (log(1-D) - log D - log p_z), x = G(z)."""
     p = _params("yeh", cfg)
     dev, G, D, op, y = _setup(y, op, prior, p)
+    G = fold_batchnorm(G)                               # z-only search: frozen, BN folded
+    D = fold_batchnorm(D) if D is not None else None
     B, R = y.shape[0], int(p["restarts"])
     z0 = initial_latents(seeds, R, prior.nz).to(dev)
     yr = y.repeat_interleave(R, 0)

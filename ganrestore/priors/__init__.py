@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .dcgan import Discriminator, Generator, load_teacher_generator, to_gan, to_unit
+from .dcgan import Discriminator, Generator, fold_batchnorm, load_teacher_generator, to_gan, to_unit
 
 
 def default_device() -> torch.device:
@@ -40,7 +40,7 @@ class Prior:
         return self
 
 
-__all__ = ["Generator", "Discriminator", "Prior", "load_teacher_generator", "default_device",
+__all__ = ["Generator", "Discriminator", "Prior", "load_teacher_generator", "fold_batchnorm", "default_device",
            "to_gan", "to_unit"]
 
 from .checkpoint import TEACHER_SPEC, load_prior, save_prior  # noqa: E402  (needs Prior above)

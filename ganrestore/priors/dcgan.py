@@ -16,6 +16,7 @@ torch.Size([2, 3, 64, 64])
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from pathlib import Path
 
@@ -97,6 +98,40 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.main(x).flatten()
+
+
+def fold_batchnorm(net: nn.Module) -> nn.Module:
+    """A frozen inference copy of a DCGAN network (``net.main`` a Sequential)
+    with every eval-mode ``BatchNorm2d`` folded into the convolution before it:
+    ``W' = W * g / sqrt(v + eps)`` per output channel, bias
+    ``b' = beta - g * m / sqrt(v + eps)``.  The same function as ``net.eval()``
+    (to float rounding, ~1e-6) with fewer layers: batch norm and its backward
+    pass drop out of every latent-search step (measured ~10 % faster on the CPU
+    for batched CSGM).  Parameters do not require gradients: for searches over
+    ``z`` only (CSGM, Yeh et al.), not for IAGAN's weight tuning.  A network
+    without a ``main`` Sequential is returned as a frozen eval-mode copy."""
+    out = copy.deepcopy(net).eval()
+    if not isinstance(getattr(out, "main", None), nn.Sequential):
+        return out.requires_grad_(False)
+    layers, folded, i = list(out.main), [], 0
+    while i < len(layers):
+        conv, bn = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(bn, nn.BatchNorm2d):
+            scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+            shift = bn.bias.detach() - bn.running_mean * scale
+            ch = 1 if isinstance(conv, nn.ConvTranspose2d) else 0   # output-channel axis
+            shape = [1] * conv.weight.dim()
+            shape[ch] = -1
+            with torch.no_grad():
+                conv.weight.mul_(scale.view(shape))
+                conv.bias = nn.Parameter(shift if conv.bias is None else conv.bias * scale + shift)
+            folded.append(conv)
+            i += 2
+        else:
+            folded.append(conv)
+            i += 1
+    out.main = nn.Sequential(*folded)
+    return out.requires_grad_(False).eval()
 
 
 def teacher_weights_path() -> Path:
