@@ -195,7 +195,7 @@ def main():
           f"{rb * fN / N / 1e9:>10.1f}")
     print(f"{f'sequential ({a.seq_images} img x {a.restarts} restarts)':<34}{rs:>12.1f}{1.0:>8.2f}"
           f"{rs * f1 / 1e9:>10.1f}")
-    print(f"{'batched, batch norm not folded':<34}{rbn:>12.1f}{rbn / rs:>8.2f}{rbn * fN / N / 1e9:>10.1f}")
+    print(f"{'batched, original network (BN)':<34}{rbn:>12.1f}{rbn / rs:>8.2f}{rbn * fN / N / 1e9:>10.1f}")
     peak = sgemm_gflops()
     print(f"GFLOP/s: FLOPs of one G forward + backward to z (torch.utils.flop_counter) x rate; "
           f"{f1 / 1e9:.3f} GFLOP per image-iteration.")
