@@ -236,6 +236,24 @@ def test_nuclear_with_subspace_svt_matches_cvxpy_at_24(faces32, name):
     assert _rms(r.x[0], xr) < 1e-3
 
 
+def test_luma_nuclear_closed_form_equals_the_iterative_solution(faces32):
+    """Colourisation with the per-channel nuclear norm has a closed form (all
+    of the picture in the green channel); the ADMM and APGL iterations, which
+    know nothing of it, converge to the same image and objective."""
+    task, y = _observe(faces32[:2], "colorize")
+    lam = 0.3
+    exact = lr.solve_lowrank(task.op, y, lam)
+    assert exact.extra["closed_form"].all()
+    assert float(exact.x[:, [0, 2]].abs().max()) == 0.0 and float(exact.x[:, 1].abs().max()) > 0.1
+    for solver in ("admm", "apgl"):
+        it = lr.solve_lowrank(task.op, y, lam, closed_form=False, penalised_solver=solver,
+                              max_iter=5000, tol=1e-7)
+        assert "closed_form" not in it.extra
+        assert np.all(np.abs(it.objective - exact.objective) / exact.objective < 1e-5)
+        assert np.all(exact.objective <= it.objective * (1 + 1e-6))
+        assert _rms(it.x, exact.x) < 2e-3
+
+
 def test_tnnr_beats_nuclear_on_its_own_objective(face16):
     """Hu et al.'s two-step scheme lowers the truncated objective below what the
     plain nuclear-norm solution achieves on it."""

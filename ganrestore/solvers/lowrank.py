@@ -49,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import operators as ops
 from .common import (NormalSolver, SolverResult, Tracker, data_fit, freeze,
                      operator_norm_sq, per_image_norm)
 
@@ -215,7 +216,8 @@ def top_singular_product(x: torch.Tensor, r: int) -> torch.Tensor | None:
 def solve_lowrank(op, y: torch.Tensor, lam: float, *, rank: int = 0, constrained: bool = False,
                   x0: torch.Tensor | None = None, max_iter: int = 300, tol: float = 3e-4,
                   outer_iter: int = 1, rho: float | None = None, check_every: int = 1,
-                  penalised_solver: str = "auto", subspace_svt: bool = True) -> SolverResult:
+                  penalised_solver: str = "auto", subspace_svt: bool = True,
+                  closed_form: bool = True) -> SolverResult:
     """Batched TNNR / nuclear-norm restoration (see the module docstring).
 
     ``rank``: the number ``r`` of singular values left free (0: nuclear norm);
@@ -226,9 +228,13 @@ def solve_lowrank(op, y: torch.Tensor, lam: float, *, rank: int = 0, constrained
     has no box constraint; the method clips its output); ``iterations`` count
     inner iterations over all outer iterations.  ``subspace_svt``: threshold
     through :class:`WarmSVT` (False: the full decomposition every iteration).
+    ``closed_form``: solve the penalised nuclear-norm problem of the luma
+    operator exactly (:func:`_luma_nuclear_closed_form`) instead of iterating.
     """
     lam = float(lam)
     rank = int(rank)
+    if closed_form and type(op) is ops.Grayscale and rank == 0 and not constrained and lam > 0:
+        return _luma_nuclear_closed_form(op, y, lam)
     with torch.no_grad():
         x = (_warm_start(op, y, lam, rank, constrained) if x0 is None else x0.clone())
         B = x.shape[0]
@@ -263,6 +269,33 @@ def solve_lowrank(op, y: torch.Tensor, lam: float, *, rank: int = 0, constrained
             extra["constraint_residual"] = (r.flatten(1).norm(dim=1) /
                                             y.flatten(1).norm(dim=1).clamp_min(1e-12)).cpu().numpy()
         return SolverResult(x, obj.cpu().numpy(), total_iter, converged, diverged, extra)
+
+
+def _luma_nuclear_closed_form(op, y, lam) -> SolverResult:
+    r"""Exact minimiser of ``1/2||sum_c w_c X_c - y||^2 + lam sum_c ||X_c||_*``
+    (colourisation, ``r = 0``, no constraint).
+
+    With ``M = sum_c w_c X_c`` and ``m = argmax_c |w_c|``,
+    ``||M||_* <= sum_c |w_c| ||X_c||_* <= |w_m| sum_c ||X_c||_*``, so the
+    objective is at least ``1/2||M - y||^2 + (lam/|w_m|) ||M||_*``, whose
+    minimiser is ``M* = SVT_{lam/|w_m|}(y)``; ``X* = e_m M*/w_m`` attains the
+    bound.  (Unique when ``|w_m|`` is the only largest weight, as for Rec.601's
+    green.)  So the per-channel nuclear norm puts the whole picture in the
+    channel of largest luma weight -- the reason the methods restrict this
+    prior to grey images on colourisation (``colorize: gray``).  One SVD
+    instead of an ADMM run; the tests check it against cvxpy and against the
+    iterative solvers."""
+    with torch.no_grad():
+        w = op.weights.to(y)
+        m = int(w.abs().argmax())
+        M = svt(y, lam / float(w[m].abs()))
+        x = torch.zeros(y.shape[0], 3, *y.shape[2:], dtype=y.dtype, device=y.device)
+        x[:, m] = M[:, 0] / w[m]
+        obj = lowrank_objective(op, x, y, lam).cpu().numpy()
+        B = y.shape[0]
+        bad = ~np.isfinite(obj)
+        return SolverResult(x, obj, np.ones(B, dtype=np.int64), ~bad, bad,
+                            {"closed_form": np.ones(B, dtype=bool)})
 
 
 def _warm_start(op, y, lam, rank, constrained):
