@@ -157,7 +157,7 @@ class WarmSVT:
     def __call__(self, x: torch.Tensor, t, shift: torch.Tensor | None = None) -> torch.Tensor:
         z = x if shift is None else x + shift
         n = min(z.shape[-2:])
-        if self.V is not None and z.shape[-1] == self.V.shape[-2] and bool(torch.isfinite(z).all()):
+        if self.V is not None and z.shape[-1] == self.V.shape[-2]:
             out = self._subspace(z, t, n)
             if out is not None:
                 self.subspace_calls += 1
@@ -172,7 +172,10 @@ class WarmSVT:
         Z = z if self.dtype is None else z.to(self.dtype)
         Q = torch.linalg.qr(Z @ self.V).Q                       # (.., H, k)
         Bm = Q.mT @ Z                                             # (.., k, W)
-        evals, Ub = torch.linalg.eigh(Bm @ Bm.mT)                 # ascending: squared Ritz values
+        gram = Bm @ Bm.mT
+        if not bool(torch.isfinite(gram).all()):                  # non-finite input: the full path
+            return None                                           # flags it (NaN out)
+        evals, Ub = torch.linalg.eigh(gram)                       # ascending: squared Ritz values
         t = _threshold(t, Z)
         k_now = evals.shape[-1]
         keep = int((evals > t * t).sum(-1).max())
