@@ -77,6 +77,9 @@ BAD_CONFIGS = {
     "unknown key in data.celebahq": (_cfg(**{"data.celebahq.resampling": "box"}), ["resampling"]),
     "unknown method under method_params": (_cfg(**{"method_params.bicubics": {}}), ["bicubics"]),
     "unknown key in method_params.input": (_cfg(**{"method_params.input.iterations": 3}), ["iterations"]),
+    # the library's named profiles would be silently overridden by the schema's
+    # defaults, so the workflow refuses the key (write the values instead)
+    "library profile in method_params.yeh": (_cfg(**{"method_params.yeh.profile": "demo"}), ["profile"]),
     # wrong types
     "seed is a string": (_cfg(seed="zero"), ["seed", "zero"]),
     "shard_size is a float": (_cfg(shard_size=2.5), ["shard_size"]),
