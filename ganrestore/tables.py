@@ -369,6 +369,25 @@ def comparison_grid(comp, metrics: dict, method_labels=None) -> tuple[list[str],
     return header, grid
 
 
+COLORIZE_HOW = {
+    ("tv", "gray"): "TV restricted to grey images (no colour model): returns the grey input",
+    ("tv", "generic"): "TV on colour images through the luma operator (no colour model: a tinted grey)",
+    ("lowrank", "gray"): "low-rank restricted to grey images (no colour model): returns the grey input",
+    ("lowrank", "generic"): ("low-rank on colour images through the luma operator (its per-channel "
+                             "nuclear-norm minimiser puts the whole picture in the green channel)"),
+    ("sparse", None): "sparse coding colourises (grey patches coded with the luma of colour atoms)",
+}
+
+
+def colorize_note(modes: dict) -> str:
+    """How each classical baseline treats colourisation (blank in Yeh et al.'s
+    table), from ``{method: colorize mode}`` (``gray`` | ``generic`` for tv and
+    lowrank, None for sparse); methods not in ``modes`` are left out."""
+    parts = [COLORIZE_HOW[(m, modes[m] if m != "sparse" else None)]
+             for m in ("tv", "lowrank", "sparse") if m in modes]
+    return ("Colourisation (the paper left the classical cells blank): " + "; ".join(parts) + ".") if parts else ""
+
+
 def pd_isna(v) -> bool:
     return bool(_pd().isna(v))
 

@@ -2,6 +2,8 @@
 # (snakemake --lint: no functions beside rules).  Included by that file; every
 # rule file shares one namespace, so nothing else changes.
 
+from ganrestore.methods.classical import LOWRANK_DEFAULTS, TV_DEFAULTS
+
 
 def evaluated_pairs():
     return [(t, m) for t, m, ok in pairs() if ok]
@@ -26,6 +28,20 @@ def report_params():
         "seed": config["seed"],
         "image_size": config["image_size"],
         "lpips": bool(LPIPS_SOURCE or os.path.exists(LPIPS_WEIGHTS)),
+    }
+
+
+def colorize_modes():
+    """``{method: colorize mode}`` of the classical baselines in the run, on the
+    colourisation task (the paper tables say how each one treats it)."""
+    tasks = [t for t in config["tasks"] if TASKS[t].family == "colorize"]
+    if not tasks:
+        return {}
+    defaults = {"tv": TV_DEFAULTS, "lowrank": LOWRANK_DEFAULTS, "sparse": {}}
+    return {
+        m: mcfg(m, tasks[0]).get("colorize", defaults[m].get("colorize"))
+        for m in ("tv", "lowrank", "sparse")
+        if m in config["methods"]
     }
 
 

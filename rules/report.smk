@@ -47,6 +47,7 @@ rule tables:
         dataset=PAPER_DATASET,
         task_sigma={t: TASKS[t].sigma for t in TASKS},
         tables=list(PAPER_TABLE_TITLES),
+        colorize=colorize_modes(),
     script:
         "../scripts/paper_tables.py"
 

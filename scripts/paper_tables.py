@@ -23,7 +23,7 @@ with script_logging(sm.log[0], sm.threads):
         if table == "yeh2018":
             comp, metrics, paper = T.yeh_comparison(aggs, yeh), T.YEH_METRICS, yeh
             title = "Yeh et al. (ICASSP 2018): SSIM / PSNR"
-            conv = "PSNR = mean of per-image PSNR (dB)."
+            conv = "PSNR = mean of per-image PSNR (dB). " + T.colorize_note(sm.params.colorize)
         else:
             k = table.removeprefix("iagan")
             comp = T.iagan_comparison(aggs, iagan, k, dataset=sm.params.dataset,

@@ -222,3 +222,15 @@ def test_report_figures_write_png_and_pdf(tmp_path):
     assert tr[("sr4", "csgm")].shape == (4, 5) and np.isnan(tr[("sr4", "csgm")][2:, 3:]).all()
     assert F.save_figure(F.optimisation_traces(tr), tmp_path / "traces")[0].exists()
     assert F.pick_images(list("abcdefgh"), 3) == [0, 4, 7]
+
+
+def test_colorize_note_says_how_each_configured_baseline_colourises():
+    from ganrestore.tables import colorize_note
+
+    note = colorize_note({"tv": "gray", "lowrank": "generic", "sparse": None})
+    assert note.startswith("Colourisation")
+    assert "TV restricted to grey images" in note
+    assert "green channel" in note and "colour atoms" in note
+    only_tv = colorize_note({"tv": "generic"})
+    assert "low-rank" not in only_tv and "sparse" not in only_tv and "luma operator" in only_tv
+    assert colorize_note({}) == ""
