@@ -439,13 +439,14 @@ def comparison_csv(comp) -> str:
 
 
 def write_comparison(comp, metrics: dict, stem, title: str, note: str = "", label: str = "") -> dict:
-    """Write ``stem``.md / .csv / .tex atomically; returns the three paths."""
+    """Write ``stem``.html / .md / .csv / .tex atomically; returns the four paths."""
     from pathlib import Path
 
     from .io import write_text_atomic
 
     stem = Path(stem)
-    paths = {ext: stem.with_name(stem.name + f".{ext}") for ext in ("md", "csv", "tex")}
+    paths = {ext: stem.with_name(stem.name + f".{ext}") for ext in ("html", "md", "csv", "tex")}
+    write_text_atomic(paths["html"], comparison_html(comp, metrics, title, note))
     write_text_atomic(paths["md"], comparison_markdown(comp, metrics, title, note))
     write_text_atomic(paths["csv"], comparison_csv(comp))
     write_text_atomic(paths["tex"], comparison_latex(comp, metrics, f"{title}. {note}".strip(),

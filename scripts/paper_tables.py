@@ -2,6 +2,7 @@
 Thin: the layout lives in ganrestore.tables."""
 
 import json
+from pathlib import Path
 
 from ganrestore import tables as T
 from ganrestore.io import write_text_atomic
@@ -33,11 +34,9 @@ with script_logging(sm.log[0], sm.threads):
             conv = (f"PSNR = PSNR of the mean MSE (IAGAN's convention); ours fill the "
                     f"'{sm.params.dataset}' columns.")
         note = f"Paper: {paper.attrs.get('note', '')} {where} {conv} {legend}"
-        out = {ext: sm.output[f"{table}_{ext}"] for ext in ("html", "md", "csv", "tex")}
-        write_text_atomic(out["html"], T.comparison_html(comp, metrics, title, note))
-        write_text_atomic(out["md"], T.comparison_markdown(comp, metrics, title, note))
-        write_text_atomic(out["csv"], T.comparison_csv(comp))
-        write_text_atomic(out["tex"], T.comparison_latex(comp, metrics, f"{title}. {note}", f"tab:{table}"))
+        stem = Path(sm.output[f"{table}_md"]).with_suffix("")
+        written = T.write_comparison(comp, metrics, stem, title, note, f"tab:{table}")
+        assert all(str(written[ext]) == str(Path(sm.output[f"{table}_{ext}"])) for ext in written)
 
     note = (where + " PSNR in dB with data range 1, as the mean of per-image PSNR and as the PSNR "
             "of the mean MSE (IAGAN); SSIM: scikit-image, Gaussian window sigma 1.5; LPIPS: AlexNet "

@@ -163,7 +163,8 @@ def test_latex_is_well_formed(iagan, yeh):
 def test_csv_round_trip_and_write(tmp_path, yeh):
     comp = T.yeh_comparison(T.aggregates_frame(AGGS, PAIRS), yeh)
     paths = T.write_comparison(comp, T.YEH_METRICS, tmp_path / "paper_yeh2018", "Yeh et al.", "demo")
-    assert {p.suffix for p in paths.values()} == {".md", ".csv", ".tex"}
+    assert {p.suffix for p in paths.values()} == {".html", ".md", ".csv", ".tex"}
+    assert "<table" in paths["html"].read_text()
     back = pd.read_csv(paths["csv"])
     assert list(back.columns) == T.COMPARISON_COLUMNS and len(back) == len(comp)
     r = back[(back.method == "tv") & (back.task == "inpaint_center32") & (back.metric == "psnr")].iloc[0]
