@@ -211,7 +211,7 @@ def test_warm_svt_falls_back_when_the_subspace_is_too_small():
 
 
 @pytest.mark.parametrize("name", ["inpaint_center12", "sr4"])
-def test_nuclear_with_subspace_svt_matches_cvxpy_at_24(faces32, name):
+def test_nuclear_with_subspace_svt_matches_cvxpy_at_24(faces32, name, monkeypatch):
     """At 24x24 with a low-rank solution the solvers threshold through the
     warm-started subspace (checked), and still meet cvxpy's solution."""
     x24 = torch.nn.functional.interpolate(faces32[:1], size=24, mode="area")
@@ -225,11 +225,8 @@ def test_nuclear_with_subspace_svt_matches_cvxpy_at_24(faces32, name):
         calls.append(self.subspace_calls)
         return out
 
-    lr.WarmSVT.__call__ = spy
-    try:
-        r = lr.solve_lowrank(task.op, y, lam, max_iter=2000, tol=1e-6)
-    finally:
-        lr.WarmSVT.__call__ = orig
+    monkeypatch.setattr(lr.WarmSVT, "__call__", spy)
+    r = lr.solve_lowrank(task.op, y, lam, max_iter=2000, tol=1e-6)
     assert calls and calls[-1] > 0
     xr, obj_ref, _ = solve_reference(task.op, y[0], lam, "nuclear", box=False)
     assert abs(float(r.objective[0]) - obj_ref) / abs(obj_ref) < 1e-4

@@ -353,8 +353,8 @@ def _admm_penalised(op, y, x, lam, UV, max_iter, tol, rank, diverged, prox, alph
     tr = _start_tracker(B, tol, max_iter, x.device, diverged)
     ns = NormalSolver(op)
     Aty = op.A_adjoint(y)
-    rho = torch.full((B, 1, 1, 1), rho_scale * lam, dtype=x.dtype, device=x.device)
-    rho_np = np.full(B, rho_scale * lam)
+    rho_np = np.full(B, rho_scale * lam)                         # per image; the tensor follows it
+    rho = torch.from_numpy(rho_np).to(x).view(-1, 1, 1, 1)
     W = x.clone()
     u = torch.zeros_like(x)
     k = 0
@@ -383,8 +383,8 @@ def _admm_penalised(op, y, x, lam, UV, max_iter, tol, rank, diverged, prox, alph
                 f = np.where(r_p > 10 * r_d, 2.0, np.where(r_d > 10 * r_p, 0.5, 1.0))
             if (f != 1.0).any():
                 rho_np = rho_np * f
-                ft = torch.from_numpy(f).to(x).view(-1, 1, 1, 1)
-                rho, u = rho * ft, u / ft
+                rho = torch.from_numpy(rho_np).to(x).view(-1, 1, 1, 1)
+                u = u / torch.from_numpy(f).to(x).view(-1, 1, 1, 1)
     return W, tr
 
 
