@@ -4,19 +4,29 @@ Only the standard library (``urllib``) is used, so the library has no extra
 network dependency.  The guarantees:
 
 * **Atomic.**  Bytes go to ``<dest>.part``; the file is renamed to ``dest``
-  only after its checksum (md5 and/or sha256) matches.  A file whose checksum
-  differs is deleted and a :class:`ChecksumError` is raised: a bad file never
-  lands at ``dest``.
+  only after it is verified: its checksum (md5 and/or sha256) matches, and its
+  size equals the one the server announced.  A file whose checksum differs is
+  deleted and a :class:`ChecksumError` is raised: a bad or half-written file
+  never lands at ``dest``.
+* **Size-checked when no checksum is given.**  Then the server must announce
+  the size (``Content-Length`` of a 200, the total of a 206's
+  ``Content-Range``), or the download is refused: a body cut short could not
+  be told from a whole one.  The log says such a file is unverified.
 * **Resumable.**  A ``.part`` left by an interrupted transfer (a dropped
   connection, a killed process) is continued with an HTTP ``Range:
   bytes=<offset>-`` request.  A server that ignores the range and answers
   ``200`` with the whole body is handled by starting over; a ``206`` whose
-  ``Content-Range`` starts elsewhere is refused and restarted too.
-* **Retried.**  Connection errors, truncated bodies and HTTP 5xx / 408 / 429
-  are retried with exponential backoff (``backoff * 2**k`` seconds, capped);
-  the counter restarts whenever an attempt made progress.  After ``retries``
-  failed attempts without progress a :class:`DownloadError` names the URL, the
-  destination and the last error.  Other 4xx statuses fail at once.
+  ``Content-Range`` starts elsewhere, or a ``416`` whose size differs from the
+  ``.part``'s, is refused and restarted too.
+* **Retried, boundedly.**  Connection errors (resets, read timeouts: see
+  ``timeout``), truncated bodies and HTTP 5xx / 408 / 425 / 429 are retried
+  with exponential backoff (``backoff * 2**k`` seconds, at most
+  :data:`BACKOFF_CAP`).  An attempt makes *progress* only when the ``.part``
+  grows beyond the furthest offset persisted before (so a server that ignores
+  ``Range`` and always cuts the body short makes none); after ``retries``
+  consecutive attempts without progress, or ``max_attempts`` requests in all
+  (default :data:`DEFAULT_MAX_ATTEMPTS`), a :class:`DownloadError` names the
+  URL, the destination and the last error.  Other 4xx statuses fail at once.
 * **Google Drive.**  Files larger than Drive's virus-scan limit are answered
   with an HTML warning page instead of the file; the download is confirmed
   the way torchvision's ``download_file_from_google_drive`` did before it
@@ -24,7 +34,8 @@ network dependency.  The guarantees:
   ``download_warning*`` cookie, from the page's ``<form>`` (action URL plus the
   hidden ``id``/``export``/``confirm``/``uuid`` inputs), from a ``confirm=``
   link, or, for the bare "Virus scan warning" page, ``confirm=t``.  A "Quota
-  exceeded" page raises a :class:`DownloadError` that says so.
+  exceeded" page raises a :class:`DownloadError` that says so, and so does a
+  confirmed URL that answers with an HTML page again.
 
 The base URLs are parameters (``gdrive_base``), so tests point everything at a
 server on ``127.0.0.1``.
@@ -44,7 +55,6 @@ import http.cookiejar
 import logging
 import os
 import re
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -57,6 +67,8 @@ log = logging.getLogger(__name__)
 GDRIVE_BASE = "https://drive.google.com/uc"
 USER_AGENT = "ganrestore-downloader/0.1 (+python-urllib)"
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+DEFAULT_MAX_ATTEMPTS = 30  # requests per download, progress or not (``max_attempts``)
+BACKOFF_CAP = 60.0  # seconds
 
 
 class DownloadError(RuntimeError):
@@ -169,7 +181,11 @@ def check_file_cached(path, md5=None, sha256=None, hint: str = "", name=None) ->
 
 @dataclass
 class Session:
-    """A urllib opener with a cookie jar (Google Drive's confirmation cookie)."""
+    """A urllib opener with a cookie jar (Google Drive's confirmation cookie).
+
+    ``timeout`` bounds every socket operation, so a body that stalls for that
+    long fails the attempt (a read timeout) instead of hanging.
+    """
 
     timeout: float = 60.0
     headers: dict = field(default_factory=dict)
@@ -183,17 +199,22 @@ class Session:
         return self.opener.open(urllib.request.Request(url, headers=h), timeout=self.timeout)
 
 
+# a refused/reset/timed-out connection (URLError and socket.timeout are OSErrors too)
+_NET_ERRORS = (OSError, http.client.HTTPException)
+
+
 def _status(resp) -> int:
     return getattr(resp, "status", None) or resp.getcode()
 
 
-def _sleep_backoff(failures: int, backoff: float, cap: float = 60.0) -> None:
+def _sleep_backoff(failures: int, backoff: float, cap: float = BACKOFF_CAP) -> None:
+    """Sleep ``backoff * 2**(failures-1)`` seconds, at most ``cap`` (nothing when ``backoff`` is 0)."""
     if backoff > 0:
         time.sleep(min(cap, backoff * 2 ** (failures - 1)))
 
 
 class _Retry(Exception):
-    """Internal: an attempt failed in a way worth retrying."""
+    """Internal: an attempt failed in a way worth retrying (the message says how)."""
 
 
 def _progress_bar(total, initial, desc, enabled):
@@ -203,66 +224,89 @@ def _progress_bar(total, initial, desc, enabled):
                 unit_divisor=1024, disable=not enabled, mininterval=1.0, leave=False)
 
 
-def _content_range_start(value: str | None):
-    m = re.match(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)", value or "")
+def _content_range(value: str | None):
+    """``(start, end, total)`` of ``bytes s-e/t`` or ``bytes */t``; unknown parts are ``None``."""
+    m = re.match(r"\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)", value or "")
     if not m:
-        return None, None
-    total = None if m.group(3) == "*" else int(m.group(3))
-    return int(m.group(1)), total
+        return None, None, None
+    num = lambda g: None if g is None or g == "*" else int(g)  # noqa: E731
+    return num(m.group(1)), num(m.group(2)), num(m.group(3))
 
 
-def _fetch_once(session: Session, url: str, part: Path, chunk: int, progress: bool, desc: str) -> int:
-    """One attempt: continue ``part`` from its current size; return bytes received.
+def _int(value) -> int | None:
+    return int(value) if value and value.strip().isdigit() else None
 
-    Raises :class:`_Retry` (with the bytes received as ``args[1]``) on errors
-    worth retrying and :class:`DownloadError` on those that are not.
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _fetch_once(session: Session, url: str, part: Path, dest: Path, chunk: int, progress: bool,
+                need_size: bool, refuse_html: bool = False) -> int | None:
+    """One request continuing ``part`` from its current size.
+
+    Returns the whole file's size as the response announced it (a 200's
+    ``Content-Length``, a 206's ``Content-Range`` total), or ``None`` when it
+    announced none, which is refused with :class:`DownloadError` when
+    ``need_size`` (no checksum will judge the result).  Returning means the
+    body arrived as long as announced; the caller compares ``part``'s size
+    with the total.  Raises :class:`_Retry` on failures worth retrying.
     """
-    offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    where = f"{url} (to {dest})"
+    offset = _size(part)
     try:
-        resp = session.open(url, headers)
+        resp = session.open(url, {"Range": f"bytes={offset}-"} if offset else {})
     except urllib.error.HTTPError as e:
-        code = e.code
+        code, reason = e.code, e.reason
+        total = _content_range(e.headers.get("Content-Range") if e.headers else None)[2]
         e.close()
-        if code == 416 and offset:  # range not satisfiable: .part is already whole (or junk)
-            return 0
+        if code == 416 and offset:  # range not satisfiable: .part is whole, or longer than the file
+            if total == offset or (total is None and not need_size):
+                return total
+            part.unlink(missing_ok=True)
+            raise _Retry(f"HTTP 416 for bytes={offset}- (file size {total}); restarting from 0") from None
         if code in RETRY_STATUS or 500 <= code < 600:
-            raise _Retry(f"HTTP {code} {e.reason}", 0) from None
-        raise DownloadError(f"HTTP {code} {e.reason} for {url}") from None
-    except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError,
-            http.client.HTTPException) as e:
-        raise _Retry(f"{type(e).__name__}: {getattr(e, 'reason', e)}", 0) from None
+            raise _Retry(f"HTTP {code} {reason}") from None
+        raise DownloadError(f"HTTP {code} {reason} for {where}") from None
+    except _NET_ERRORS as e:
+        raise _Retry(f"{type(e).__name__}: {getattr(e, 'reason', e)}") from None
 
     received = 0
     with contextlib.closing(resp):
         status = _status(resp)
-        length = resp.headers.get("Content-Length")
-        length = int(length) if length and length.isdigit() else None
+        length = _int(resp.headers.get("Content-Length"))
+        if refuse_html and "text/html" in resp.headers.get("Content-Type", "").lower() \
+                and "attachment" not in resp.headers.get("Content-Disposition", "").lower():
+            raise DownloadError(f"{where} answered with an HTML page instead of the file")
         if status == 206:
-            start, total = _content_range_start(resp.headers.get("Content-Range"))
+            cr = resp.headers.get("Content-Range")
+            start, end, total = _content_range(cr)
             if start != offset:
-                log.warning("%s: server answered range %s for offset %d; restarting",
-                            desc, resp.headers.get("Content-Range"), offset)
                 part.unlink(missing_ok=True)
-                raise _Retry("bad Content-Range", 0)
+                raise _Retry(f"server answered range {cr!r} for bytes={offset}-; restarting from 0")
+            expected = length if length is not None else (None if end is None else end + 1 - start)
             mode = "ab"
         elif status == 200:
             if offset:
-                log.info("%s: server ignored the Range request (200); restarting from 0", desc)
-            offset, mode, total = 0, "wb", length
+                log.info("%s: server ignored the Range request (200); restarting from 0", dest.name)
+            offset, mode, total, expected = 0, "wb", length, length
         else:
-            raise DownloadError(f"unexpected HTTP {status} for {url}")
-        expected = length  # bytes this response should carry
-        bar = _progress_bar(total, offset, desc, progress)
+            raise DownloadError(f"unexpected HTTP {status} for {where}")
+        if total is None and need_size:
+            raise DownloadError(
+                f"{where}: no checksum was given and the server announced no size (no Content-Length"
+                + (", no Content-Range total" if status == 206 else "")
+                + "), so a truncated file could not be told from a complete one; refusing it. "
+                "Give an md5 or sha256 for this file.")
+        bar = _progress_bar(total, offset, dest.name, progress)
         try:
             with open(part, mode) as f:
                 while True:
-                    try:
-                        block = resp.read(chunk)
-                    except (http.client.IncompleteRead, ConnectionError, socket.timeout,
-                            TimeoutError, OSError) as e:
+                    try:  # read1: whatever has arrived, so a stall loses nothing received
+                        block = resp.read1(chunk)
+                    except _NET_ERRORS as e:  # reset, read timeout, IncompleteRead
                         raise _Retry(f"connection lost after {offset + received} bytes: "
-                                     f"{type(e).__name__}", received) from None
+                                     f"{type(e).__name__}: {e}") from None
                     if not block:
                         break
                     f.write(block)
@@ -271,19 +315,23 @@ def _fetch_once(session: Session, url: str, part: Path, chunk: int, progress: bo
         finally:
             bar.close()
         if expected is not None and received < expected:
-            raise _Retry(f"truncated body: {received} of {expected} bytes", received)
-    return received
+            raise _Retry(f"truncated body: {received} of {expected} bytes")
+    return total
 
 
 def download_url(url: str, dest, md5: str | None = None, sha256: str | None = None, *,
                  retries: int = 5, backoff: float = 1.0, timeout: float = 60.0,
                  chunk: int = 1 << 20, progress: bool = True, session: Session | None = None,
-                 hint: str = "") -> Path:
+                 hint: str = "", max_attempts: int | None = None, refuse_html: bool = False) -> Path:
     """Download ``url`` to ``dest`` (resume, retry, verify, atomic rename); return ``dest``.
 
-    An existing ``dest`` that passes the checksums is kept without any network
-    access.  ``hint`` is appended to error messages (e.g. where else to get the
-    file).
+    An existing ``dest`` that passes the checksums (or, with none given, any
+    existing ``dest``: only verified files are ever renamed there) is kept
+    without network access.  ``retries`` bounds consecutive attempts without
+    progress, ``max_attempts`` (default ``max(DEFAULT_MAX_ATTEMPTS, retries +
+    1)``) all requests; ``backoff`` is the first retry delay in seconds (0: no
+    sleeping).  ``refuse_html`` rejects an HTML page served instead of the file.
+    ``hint`` is appended to error messages (e.g. where else to get the file).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -298,12 +346,17 @@ def download_url(url: str, dest, md5: str | None = None, sha256: str | None = No
         return dest
     session = session or Session(timeout=timeout)
     part = dest.with_name(dest.name + ".part")
+    limit = max_attempts or max(DEFAULT_MAX_ATTEMPTS, retries + 1)
+    need_size = not (md5 or sha256)
+    used = 0
     with _file_lock(dest):
         # A .part left by an earlier run may belong to another version of the
         # file: if the resumed result fails its checksum, start over once.
         stale = part.exists() and part.stat().st_size > 0
         while True:
-            _transfer(session, url, part, chunk, progress, dest.name, retries, backoff, hint)
+            used = _transfer(session, url, part, dest, chunk=chunk, progress=progress,
+                             need_size=need_size, refuse_html=refuse_html, retries=retries,
+                             backoff=backoff, used=used, limit=limit, hint=hint)
             if not part.exists():
                 part.touch()
             try:
@@ -311,33 +364,55 @@ def download_url(url: str, dest, md5: str | None = None, sha256: str | None = No
                 break
             except ChecksumError:
                 part.unlink(missing_ok=True)
-                if not stale:
+                if not stale or used >= limit:
                     raise
                 log.warning("%s: resumed partial file from an earlier run fails its checksum; "
                             "downloading from scratch", dest.name)
                 stale = False
+        if need_size:
+            log.warning("%s: no checksum given; the file is unverified (size-checked only: %d bytes, "
+                        "as announced by %s)", dest, part.stat().st_size, url)
         os.replace(part, dest)
     return dest
 
 
-def _transfer(session, url, part, chunk, progress, name, retries, backoff, hint) -> None:
-    """Fetch until ``part`` holds the whole body, retrying (and resuming) failed attempts."""
-    failures, last = 0, ""
+def _transfer(session, url, part: Path, dest: Path, *, chunk, progress, need_size, refuse_html,
+              retries, backoff, used, limit, hint) -> int:
+    """Fetch until ``part`` holds the whole file; return ``used`` plus the requests made.
+
+    Progress means ``part`` grew beyond the furthest offset persisted so far
+    (a restart from zero that ends short of it is none).  Gives up with a
+    :class:`DownloadError` after ``retries`` consecutive attempts without
+    progress or when ``limit`` requests have been made in all (``used`` of them
+    before this call), whichever comes first.
+    """
+    high = _size(part)
+    made, stalled = used, 0
     while True:
+        made += 1
         try:
-            _fetch_once(session, url, part, chunk, progress, name)
-            return
+            total = _fetch_once(session, url, part, dest, chunk, progress, need_size, refuse_html)
+            size = _size(part)
+            if total is None or size == total:
+                return made
+            if size > total:
+                part.unlink(missing_ok=True)
+                raise _Retry(f"{size} bytes on disk but the file has {total}; restarting from 0")
+            raise _Retry(f"{size} of {total} bytes after the response ended")
         except _Retry as r:
-            last = r.args[0]
-            failures = 1 if r.args[1] > 0 else failures + 1
-            if failures > retries:
-                raise DownloadError(
-                    f"download of {name} from {url} failed after {retries} retries: {last}"
-                    + (f". The partial file {part} is kept and will be resumed next time."
-                       if part.exists() else "")
-                    + (f" {hint}" if hint else "")) from None
-            log.warning("%s: %s; retry %d/%d", name, last, failures, retries)
-            _sleep_backoff(failures, backoff)
+            last = str(r)
+        size = _size(part)
+        high, stalled = (size, 0) if size > high else (high, stalled + 1)
+        why = (f"failed after {retries} retries" if stalled > retries else
+               f"gave up after {made} attempts (max_attempts)" if made >= limit else None)
+        if why:
+            raise DownloadError(
+                f"download of {dest.name} from {url} to {dest} {why}: {last}"
+                + (f". The partial file {part} ({size} bytes) is kept and will be resumed next time."
+                   if part.exists() else "") + (f" {hint}" if hint else "")) from None
+        log.warning("%s: %s; retry %d/%d (attempt %d of at most %d)", dest.name, last, stalled,
+                    retries, made + 1, limit)
+        _sleep_backoff(max(stalled, 1), backoff)
 
 
 @contextlib.contextmanager
@@ -416,54 +491,60 @@ def parse_gdrive_warning(page: str, page_url: str, file_id: str, cookies=()) -> 
 
 
 def resolve_gdrive(file_id: str, session: Session, base: str = GDRIVE_BASE, retries: int = 5,
-                   backoff: float = 1.0, hint: str = "") -> str:
-    """The URL that serves the file's bytes (after Drive's confirmation step, if any)."""
+                   backoff: float = 1.0, hint: str = "", *, dest=None) -> str:
+    """The URL that serves the file's bytes (after Drive's confirmation step, if any).
+
+    Makes at most ``retries + 1`` requests (5xx, resets and timeouts, reading
+    the page included, are retried with backoff); ``dest`` is named in errors.
+    """
     url = gdrive_url(file_id, base)
+    where = f"Google Drive file {file_id} ({url}" + (f", to {dest})" if dest else ")")
     failures = 0
     while True:
         try:
-            resp = session.open(url)
+            with contextlib.closing(session.open(url)) as resp:
+                ctype = resp.headers.get("Content-Type", "")
+                disposition = resp.headers.get("Content-Disposition", "")
+                if "attachment" in disposition.lower() or "text/html" not in ctype.lower():
+                    return resp.geturl()  # the file itself: download it (with Range) from here
+                page = resp.read(4 << 20).decode("utf-8", "replace")
+                page_url = resp.geturl()
             break
         except urllib.error.HTTPError as e:
             code = e.code
             e.close()
             if not (code in RETRY_STATUS or 500 <= code < 600):
-                raise DownloadError(f"Google Drive file {file_id}: HTTP {code} for {url}. {hint}") from None
+                raise DownloadError(f"{where}: HTTP {code}. {hint}") from None
             last = f"HTTP {code}"
-        except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError,
-                http.client.HTTPException) as e:
+        except _NET_ERRORS as e:
             last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
         failures += 1
         if failures > retries:
-            raise DownloadError(f"Google Drive file {file_id}: {last} after {retries} retries. {hint}")
+            raise DownloadError(f"{where}: {last} after {retries} retries. {hint}")
         _sleep_backoff(failures, backoff)
-    with contextlib.closing(resp):
-        ctype = resp.headers.get("Content-Type", "")
-        disposition = resp.headers.get("Content-Disposition", "")
-        if "attachment" in disposition.lower() or "text/html" not in ctype.lower():
-            return resp.geturl()  # the file itself: download it (with Range) from here
-        page = resp.read(4 << 20).decode("utf-8", "replace")
-        page_url = resp.geturl()
     title = _html_title(page) or ""
     if "quota exceeded" in title.lower() or "too many users" in page.lower():
         raise DownloadError(
-            f"Google Drive refuses file {file_id} for now (download quota exceeded). "
+            f"{where}: Google Drive refuses the file for now (download quota exceeded). "
             f"Try again in 24 hours or download it in a browser. {hint}")
     confirmed = parse_gdrive_warning(page, page_url, file_id, list(session.cookies))
     if confirmed is None:
         raise DownloadError(
-            f"Google Drive answered file {file_id} with an HTML page ({title or 'no title'!r}) "
+            f"{where}: Google Drive answered with an HTML page ({title or 'no title'!r}) "
             f"and no download confirmation in it. {hint}")
     return confirmed
 
 
 def download_gdrive(file_id: str, dest, md5: str | None = None, sha256: str | None = None, *,
                     base: str = GDRIVE_BASE, retries: int = 5, backoff: float = 1.0,
-                    timeout: float = 60.0, progress: bool = True, hint: str = "") -> Path:
+                    timeout: float = 60.0, progress: bool = True, hint: str = "",
+                    max_attempts: int | None = None) -> Path:
     """Download a Google Drive file (large-file confirmation included) to ``dest``.
 
     Same guarantees as :func:`download_url`; a ``dest`` that already verifies
-    is kept without network access.
+    is kept without network access.  A confirmed URL that answers with yet
+    another HTML page is refused rather than saved as the file.  At most
+    ``retries + 1`` requests resolve the URL and ``max_attempts`` fetch it.
     """
     dest = Path(dest)
     if dest.is_file() and (md5 or sha256):
@@ -471,11 +552,12 @@ def download_gdrive(file_id: str, dest, md5: str | None = None, sha256: str | No
             check_file(dest, md5, sha256)
             return dest
     session = Session(timeout=timeout)
-    url = resolve_gdrive(file_id, session, base, retries, backoff, hint)
+    url = resolve_gdrive(file_id, session, base, retries, backoff, hint, dest=dest)
     return download_url(url, dest, md5, sha256, retries=retries, backoff=backoff,
-                        progress=progress, session=session, hint=hint)
+                        progress=progress, session=session, hint=hint, max_attempts=max_attempts,
+                        refuse_html=True)
 
 
-__all__ = ["ChecksumError", "DownloadError", "GDRIVE_BASE", "Session", "check_file",
+__all__ = ["ChecksumError", "DEFAULT_MAX_ATTEMPTS", "DownloadError", "GDRIVE_BASE", "Session", "check_file",
            "check_file_cached", "download_gdrive", "download_url", "file_digests", "gdrive_url",
            "parse_gdrive_warning", "resolve_gdrive", "verified_cache_ok"]
