@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from . import io, metrics
-from .methods import Restoration, get_method
+from .methods import Restoration, get_method, run_method
 from .seeding import image_seeds
 from .tasks import corrupt, make_task
 
@@ -97,8 +97,10 @@ def save_restoration(path, res: Restoration, ids, meta: dict) -> None:
 
 def run_restore(corrupt_path, task_name: str, method: str, cfg: dict, image_size: int,
                 global_seed: int, start: int, stop: int, out_path,
-                prior_path=None, upstream_path=None, device=None) -> Restoration:
-    """Restore images ``[start, stop)`` of a corruption artifact with one method."""
+                prior_path=None, upstream_path=None, device=None, microbatch: int = 1) -> Restoration:
+    """Restore images ``[start, stop)`` of a corruption artifact with one method,
+    ``microbatch`` images per call (:func:`ganrestore.methods.run_method`: with 1,
+    an image's result is bitwise independent of the shard it sits in)."""
     info = get_method(method)
     task = make_task(task_name, image_size)
     d = io.load_artifact(corrupt_path)
@@ -122,7 +124,8 @@ def run_restore(corrupt_path, task_name: str, method: str, cfg: dict, image_size
             raise ValueError(f"upstream {upstream_path} has {upstream.x_hat.shape[0]} images, shard has {len(ids)}")
     seeds = image_seeds(global_seed, task_name, ids, f"method:{method}")
     t0 = time.perf_counter()
-    res = info.fn(y.to(dev), op, prior, dict(cfg), seeds, upstream=upstream, task=task)
+    res = run_method(info, y.to(dev), op, prior, dict(cfg), seeds, upstream=upstream, task=task,
+                     microbatch=microbatch)
     seconds = time.perf_counter() - t0
     res.x_hat = res.x_hat.detach().cpu()
     n_bad = int(res.diagnostics["diverged"].sum())
@@ -132,6 +135,7 @@ def run_restore(corrupt_path, task_name: str, method: str, cfg: dict, image_size
     save_restoration(out_path, res, ids, {
         "stage": "restore", "task": task.spec(), "method": method, "config": cfg,
         "seed": global_seed, "shard": [start, stop], "device": str(dev), "seconds": seconds,
+        "microbatch": int(microbatch), "threads": torch.get_num_threads(),
         "prior": str(prior_path) if prior_path else None,
         "upstream": str(upstream_path) if upstream_path else None, "n_diverged": n_bad})
     return res

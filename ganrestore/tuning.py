@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import metrics
-from .methods import get_method
+from .methods import get_method, run_method
 from .seeding import image_seeds
 from .tasks import corrupt, make_task
 
@@ -50,7 +50,7 @@ def evaluate_config(method: str, task_name: str, x: torch.Tensor, ids, cfg: dict
         y = corrupt(x, task, ids, global_seed)
     seeds = image_seeds(global_seed, task_name, ids, f"method:{method}")
     t0 = time.perf_counter()
-    res = info.fn(y, task.op, None, dict(cfg), seeds, upstream=None, task=task)
+    res = run_method(info, y, task.op, None, dict(cfg), seeds, upstream=None, task=task)
     sec = time.perf_counter() - t0
     bad = res.diagnostics["diverged"]
     ok = ~bad

@@ -20,5 +20,6 @@ rule restore:
         bounds=lambda wc: shard_range(wc.shard),
         seed=config["seed"],
         image_size=config["image_size"],
+        microbatch=config["microbatch"],
     script:
         "../scripts/restore.py"

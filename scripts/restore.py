@@ -14,4 +14,5 @@ with script_logging(sm.log[0], sm.threads):
     start, stop = sm.params.bounds
     run_restore(named["y"], sm.wildcards.task, sm.wildcards.method, cfg, sm.params.image_size,
                 sm.params.seed, start, stop, sm.output[0],
-                prior_path=named.get("prior"), upstream_path=named.get("upstream"))
+                prior_path=named.get("prior"), upstream_path=named.get("upstream"),
+                microbatch=sm.params.microbatch)

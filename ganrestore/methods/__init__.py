@@ -10,7 +10,28 @@ one integer per image (from ``(global seed, task, image id)``), ``upstream``
 the :class:`Restoration` of the method it builds on (``csgm_bp`` on ``csgm``,
 ``iagan`` on ``csgm``, ...), ``task`` the :class:`ganrestore.tasks.Task`.
 
-Register with :func:`register`; look up with :func:`get_method`.
+Register with :func:`register`; look up with :func:`get_method`; run with
+:func:`run_method` (never call ``MethodInfo.fn`` on a shard directly).
+
+**Batch independence by construction.**  :func:`run_method` hands a method
+fixed-shape micro-batches of ``microbatch`` images (default 1), each a fresh,
+contiguous copy of that image's observation, seed and upstream rows.  With
+``microbatch=1`` every image goes through exactly the same sequence of kernel
+calls on tensors of the same shapes, whatever its batch-mates, the batch size
+or the shard size: BLAS / oneDNN / cuBLAS choose their blocking and reduction
+order from the shapes, the ISA and the thread count, never from the other
+rows, so the result is bitwise that of the image alone on any CPU (for a given
+machine and thread count; with ``torch.use_deterministic_algorithms`` on CUDA).
+A batched implementation cannot promise this: a matmul's kernel, and so the
+rounding of every row, may change with the number of rows (seen on an AMD
+EPYC: IAGAN's result moved by up to 0.056 with the shard size, Adam turning
+last-bit differences of tiny gradients into full steps).  Per-image runs cost
+nothing measurable on a CPU (``benchmarks/bench_gan.py``).  ``microbatch > 1``
+(for a GPU) pads the last micro-batch to the same shape by repeating its last
+image, so shapes stay fixed; the rows of one call are still computed
+independently by every method here, but whether a kernel rounds a row the same
+at every position of the batch is the kernel's property, not guaranteed by
+construction, so results may then differ in the last bits.
 """
 
 from __future__ import annotations
@@ -18,6 +39,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from typing import Callable
+
+import numpy as np
+import torch
 
 from .base import Restoration
 
@@ -31,6 +55,7 @@ class MethodInfo:
     applies: Callable | None = None    # task -> bool (None: every task)
     gpu: bool = False                  # benefits from a GPU (rule resources)
     description: str = ""
+    check: Callable | None = None      # (cfg, task, config) -> None; raises ValueError on a bad setting
 
     def applies_to(self, task) -> bool:
         return True if self.applies is None else bool(self.applies(task))
@@ -70,4 +95,40 @@ def get_method(name: str) -> MethodInfo:
     return REGISTRY[name]
 
 
-__all__ = ["Restoration", "MethodInfo", "register", "get_method", "available", "REGISTRY"]
+def _rows(r: Restoration, idx: list[int]) -> Restoration:
+    """Rows ``idx`` of a restoration, as fresh contiguous copies."""
+    sel = np.asarray(idx, dtype=np.int64)
+    return Restoration(r.x_hat[torch.from_numpy(sel).to(r.x_hat.device)].clone(),
+                       {k: np.array(np.asarray(v)[sel]) for k, v in r.diagnostics.items()},
+                       {k: np.array(np.asarray(v)[sel]) for k, v in r.extras.items()})
+
+
+def run_method(method, y, op, prior, cfg: dict, seeds, upstream: Restoration | None = None, task=None,
+               microbatch: int = 1) -> Restoration:
+    """Restore the ``B`` images of ``y`` with ``method`` (a name or :class:`MethodInfo`),
+    ``microbatch`` images per call, so that each image's result depends on that
+    image alone (see the module docstring).  Returns one :class:`Restoration`
+    of ``B`` rows, in order."""
+    info = get_method(method) if isinstance(method, str) else method
+    microbatch = int(microbatch)
+    if microbatch < 1:
+        raise ValueError(f"microbatch must be >= 1, got {microbatch}")
+    B = int(y.shape[0])
+    seeds = list(seeds)
+    if len(seeds) != B:
+        raise ValueError(f"{info.name}: {len(seeds)} seeds for {B} images")
+    if upstream is not None and upstream.x_hat.shape[0] != B:
+        raise ValueError(f"{info.name}: upstream has {upstream.x_hat.shape[0]} images, y has {B}")
+    parts = []
+    for a in range(0, B, microbatch):
+        idx = list(range(a, min(a + microbatch, B)))
+        n = len(idx)
+        idx = idx + [idx[-1]] * (microbatch - n)          # fixed shape: pad with the last image
+        yb = y[idx].clone()
+        up = _rows(upstream, idx) if upstream is not None else None
+        res = info.fn(yb, op, prior, dict(cfg), [seeds[i] for i in idx], upstream=up, task=task)
+        parts.append(_rows(res, list(range(n))) if n < microbatch else res)
+    return Restoration.concat(parts)
+
+
+__all__ = ["Restoration", "MethodInfo", "register", "get_method", "available", "run_method", "REGISTRY"]
