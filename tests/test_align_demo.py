@@ -117,6 +117,92 @@ def test_detection_counts_and_landmarks():
     assert len(faces) == 1 and faces[0].shape == (64, 64, 3)
 
 
+def _align_whole_image(img, lm, size):
+    """The alignment warp on the whole photograph (before it read only the face's window)."""
+    import math
+
+    T = align.fit_similarity(lm, align.canonical_landmarks(size))
+    k = int(min(32, max(4, math.ceil(1.0 / math.hypot(T[0, 0], T[1, 0]) - 1e-9))))
+    S = np.array([[1.0 / k, 0.0, 0.5 / k - 0.5], [0.0, 1.0 / k, 0.5 / k - 0.5], [0.0, 0.0, 1.0]])
+    big = warp(img / 255.0, np.linalg.inv(T) @ S, output_shape=(size * k,) * 2, order=3, mode="edge",
+               clip=True, preserve_range=True)
+    small = resize(big, (size, size), order=1, anti_aliasing=True, preserve_range=True)
+    return np.clip(np.rint(small * 255.0), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (300, 200), (-60, -40)])
+def test_alignment_reads_only_the_face_window_with_the_same_result(aligned_frame, shift):
+    """Cropping the source to the face's window is invisible, also where the face leaves the photo."""
+    canvas = np.zeros((700, 900, 3), np.uint8)
+    canvas[40:40 + 218, 100:100 + 178] = aligned_frame
+    canvas[300:, 400:] = skdata.astronaut()[:400, :500]
+    lm = align.CELEBA_ALIGNED_LANDMARKS * 2.2 + [100 + shift[0], 40 + shift[1]]
+    for size in (64, 128):
+        np.testing.assert_array_equal(align.align_from_landmarks(canvas, lm, size=size),
+                                      _align_whole_image(canvas, lm, size))
+
+
+class _SpyDetector:
+    """Stands in for dlib's HOG detector: records the image shape and upsampling of every call."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, img, up, threshold):
+        self.calls.append((img.shape, up))
+        return [], [], []
+
+
+@pytest.mark.parametrize("shape,expect", [
+    ((6000, 6000, 3), [((2048, 2048, 3), 0)]),                 # downscaled, no upsampling retry
+    ((3000, 1500, 3), [((2048, 1024, 3), 0)]),
+    ((886, 1280, 3), [((886, 1280, 3), 0)]),                   # x2 would pass the bound
+    ((600, 400, 3), [((600, 400, 3), 0), ((600, 400, 3), 1)]),
+    ((112, 112, 3), [((112, 112, 3), 0), ((112, 112, 3), 1), ((112, 112, 3), 2)]),
+])
+def test_detector_input_is_bounded(monkeypatch, shape, expect):
+    spy = _SpyDetector()
+    monkeypatch.setattr(align, "_dlib_models", lambda: (spy, None))
+    assert align.detect_faces(np.zeros(shape, np.uint8)) == []
+    assert spy.calls == expect
+
+
+def test_large_photo_is_detected_downscaled_with_full_resolution_landmarks():
+    """Astronaut x8 (4096 px): detection runs at 2048; landmarks match the small photo's, scaled."""
+    from PIL import Image
+
+    small = skdata.astronaut()
+    big = np.asarray(Image.fromarray(small).resize((4096, 4096), Image.BICUBIC))
+    (d_small,), (d_big,) = align.detect_faces(small), align.detect_faces(big)
+    assert d_big.upsample == 0 and d_big.box[2] - d_big.box[0] > 400
+    np.testing.assert_allclose(d_big.landmarks[:3], (d_small.landmarks[:3] + 0.5) * 8 - 0.5, atol=8 * 1.5)
+    a = align.align_from_landmarks(big, d_big.landmarks)
+    assert _psnr(a, align.align_from_landmarks(small, d_small.landmarks)) > 25
+
+
+@pytest.mark.parametrize("kind", ["noface", "face"])
+def test_align_step_peak_memory_on_a_6000px_photo_is_under_the_rules_mem_mb(tmp_path, kind):
+    """prepare_folder's work (decode, detect, align) on one 6000x6000 photo, in a subprocess.
+
+    The face-less photo once took 7 GB (dlib's x4 upsampling retry) against the
+    SLURM profile's 8000 MB; see benchmarks/bench_align_memory.py.
+    """
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("peak memory is read from /proc/self/status")
+    path = Path(__file__).resolve().parents[1] / "benchmarks/bench_align_memory.py"
+    spec = importlib.util.spec_from_file_location("bench_align_memory", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.make_photo(tmp_path / "p", 6000, kind)
+    r = bench.measure(tmp_path / "p", 64, timeout=300)
+    assert r["faces"] == (kind == "face")
+    assert r["peak_mb"] < bench.rule_mem_mb("prepare_folder") / 2, r  # with a 2x margin
+
+
 # --------------------------------------------------------------------------- demo
 
 CFG = {"real_test": 5, "generated_test": 3, "generated_val": 2, "generated_seed": 7}

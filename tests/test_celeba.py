@@ -373,3 +373,50 @@ def test_workflow_prepares_celeba_test_split_from_synthetic_release(tmp_path, re
     assert len(rows) == 7 and {r["split"] for r in rows} == {"test", "val"}
     assert all(r["protocol"] == "dcgan64" and len(r["source_sha256"]) == 64 for r in rows)
     assert (tmp_path / "cache" / "img_align_celeba.zip").is_file()
+
+
+# -- image reading (ganrestore.data.imageio.read_image, shared with the folder source) ----------
+
+
+def _bomb_png(side=30000):
+    """A PNG header claiming side x side RGB pixels, with almost no data."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def test_celeba_16bit_grey_image_is_converted_and_a_bomb_refused_naming_it(tmp_path, release):
+    import cv2
+
+    name, other = release["test"][:2]
+    grey = release["images"][name][..., 0]
+    ok, png16 = cv2.imencode(".png", grey.astype(np.uint16) * 257)  # under the .jpg name: sniffed
+    (release["img_dir"] / name).write_bytes(png16.tobytes())
+    cfg = _cfg(tmp_path, release, dir=str(release["src"]), download=False)
+    out = celeba.load_images(cfg, "test", 1, 64, progress=False)
+    ref = celeba.apply_protocol(np.repeat(grey[..., None], 3, axis=2), celeba.get_protocol("dcgan64", 64))
+    assert np.array_equal(out["images"][0], ref)
+    (release["img_dir"] / other).write_bytes(_bomb_png())
+    with pytest.raises(ValueError, match=rf"img_align_celeba/{other}: refused as a possible decompression"):
+        celeba.load_images(cfg, "test", 2, 64, progress=False)
+
+
+def test_celebahq_16bit_png_and_bomb(tmp_path):
+    import cv2
+
+    from skimage.transform import downscale_local_mean
+
+    grey = _hq_images(1, 256)[0][..., 0]
+    folder = tmp_path / "hq"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "imgHQ0.png"), grey.astype(np.uint16) * 257)
+    out = celebahq.build_celebahq({"dir": str(folder), "n_test": 1, "expect_size": 256}, 64, progress=False)
+    ref = np.rint(downscale_local_mean(grey.astype(float), (4, 4))).astype(np.uint8)
+    assert np.array_equal(out["test"]["images"][0], np.repeat(ref[..., None], 3, axis=2))
+    (folder / "imgHQ1.png").write_bytes(_bomb_png())
+    with pytest.raises(ValueError, match=r"imgHQ1\.png: refused as a possible decompression bomb"):
+        celebahq.build_celebahq({"dir": str(folder), "n_test": 2, "expect_size": 256}, 64, progress=False)

@@ -134,6 +134,72 @@ def test_missing_files_are_reported(tmp_path):
         load_prior(tmp_path / "nothing", device="cpu")
 
 
+def _edit_sidecar(stem, edit, rehash=False):
+    """Apply ``edit(meta)`` to the sidecar; ``rehash``: record the weights' current sha256 too."""
+    from ganrestore.io import sha256_file
+
+    jp = json_path(stem)
+    meta = json.loads(jp.read_text())
+    edit(meta)
+    if rehash:
+        meta["sha256"] = sha256_file(weights_path(stem))
+    jp.write_text(json.dumps(meta))
+
+
+def test_edited_sidecar_width_is_refused_before_building(tmp_path, monkeypatch):
+    """ngf: 1500 in the sidecar only: refused from the header's shapes; nothing is built on the CPU."""
+    from ganrestore.priors import checkpoint
+
+    stem = save_prior(tmp_path / "w", *_pair(8, 8), {})
+    _edit_sidecar(stem, lambda m: m["G"]["arch"].update(ngf=1500))
+    devices, build = [], checkpoint.build_network
+    monkeypatch.setattr(checkpoint, "build_network",
+                        lambda arch: devices.append(str(torch.get_default_device())) or build(arch))
+    with pytest.raises(ValueError, match=r"w\.safetensors: G does not match architecture") as e:
+        load_prior(stem, device="cpu")
+    msg = str(e.value)
+    assert "shape differs at G.main.0.weight: weights file [100, 64, 4, 4] vs [100, 12000, 4, 4]" in msg
+    assert devices == ["meta"]                       # shapes only: no 4.7 GB allocation
+    # the meta build costs nothing even for absurd widths
+    assert checkpoint.expected_shapes({"name": "dcgan64_generator", "ngf": 10**6})[
+        "main.0.weight"] == [100, 8 * 10**6, 4, 4]
+
+
+@pytest.mark.parametrize("part,edit,match", [
+    ("G", {"nz": 128}, r"G\.main\.0\.weight: weights file \[100, 64, 4, 4\] vs \[128, 64, 4, 4\]"),
+    ("D", {"ndf": 16}, r"D\.main\.0\.weight: weights file \[8, 3, 4, 4\] vs \[16, 3, 4, 4\]"),
+    ("G", {"ngf": "8"}, r"g\.json: G architecture: .*positive integers"),
+    ("G", {"ngf": 0}, r"g\.json: G architecture: .*positive integers"),
+    ("D", {"ndf": 8.0}, r"g\.json: D architecture: .*positive integers"),
+    ("G", {"width": 3}, r"g\.json: G architecture: .*unknown keys \['width'\]"),
+])
+def test_sidecar_architecture_edits_are_refused_naming_the_key(tmp_path, part, edit, match):
+    stem = save_prior(tmp_path / "g", *_pair(8, 8), {})
+    _edit_sidecar(stem, lambda m: m[part]["arch"].update(edit))
+    with pytest.raises(ValueError, match=match):
+        load_prior(stem, device="cpu")
+
+
+def test_corrupted_weights_header_or_sidecar_is_refused_naming_the_file(tmp_path):
+    stem = save_prior(tmp_path / "c", *_pair(8, 8), {})
+    wp = weights_path(stem)
+    good = wp.read_bytes()
+    # garbage in the JSON header, with a sidecar re-hashed to match (the sha256 check cannot help)
+    wp.write_bytes(good[:8] + b"#" * 16 + good[24:])
+    _edit_sidecar(stem, lambda m: None, rehash=True)
+    with pytest.raises(ValueError, match=r"c\.safetensors: not a readable safetensors file"):
+        load_prior(stem, device="cpu")
+    # a header length past the end of the file, and a truncated data section
+    for bad in (b"\xff" * 8 + good[8:], good[:-100]):
+        wp.write_bytes(bad)
+        _edit_sidecar(stem, lambda m: None, rehash=True)
+        with pytest.raises(ValueError, match=r"c\.safetensors: not a readable safetensors file"):
+            load_prior(stem, device="cpu")
+    json_path(stem).write_text('{"format": ')
+    with pytest.raises(ValueError, match=r"c\.json: not a readable JSON sidecar"):
+        load_prior(stem, device="cpu")
+
+
 # ----------------------------------------------------------------------------- training
 def test_train_step_losses_match_the_gan_formulas():
     """Oracle: L_D = -log s(D(x)) - log(1 - s(D(G(z)))), L_G = -log s(D(G(z))) in numpy."""

@@ -124,16 +124,32 @@ def fit_similarity(src: np.ndarray, dst: np.ndarray, weights=None) -> np.ndarray
     return np.array([[a.real, -a.imag, b.real], [a.imag, a.real, b.imag], [0.0, 0.0, 1.0]])
 
 
-def _to_float_rgb(image: np.ndarray) -> np.ndarray:
+def _rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Validate an RGB(A) or grey uint8 image; a view (grey as one channel), never a copy."""
     image = np.asarray(image)
     if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-    image = image[..., :3]
     if image.dtype != np.uint8:
         raise ValueError(f"expected uint8 pixels, got {image.dtype}")
-    return image.astype(np.float64) / 255.0
+    return image
+
+
+def _source_window(M: np.ndarray, hi: int, shape, margin: int = 4):
+    """``(y0, y1, x0, x1)``: the part of a ``shape`` image that a ``hi`` x ``hi`` warp by ``M`` reads.
+
+    Bounding box of the output square's corners mapped by ``M`` (an affine
+    map), widened by ``margin`` pixels (bicubic reads a 4x4 neighbourhood) and
+    clipped to the image; at least one pixel.  Warping the window with ``M``
+    shifted by ``(x0, y0)`` gives the same result as warping the whole image
+    (``mode="edge"`` clamps at the same image borders).
+    """
+    h, w = shape[:2]
+    c = M @ np.array([[-0.5, hi - 0.5, -0.5, hi - 0.5], [-0.5, -0.5, hi - 0.5, hi - 0.5], [1, 1, 1, 1]])
+    x0, y0 = (int(np.clip(math.floor(v.min()) - margin, 0, n - 1)) for v, n in ((c[0], w), (c[1], h)))
+    x1, y1 = (int(np.clip(math.ceil(v.max()) + margin, 0, n - 1)) + 1 for v, n in ((c[0], w), (c[1], h)))
+    return y0, max(y1, y0 + 1), x0, max(x1, x0 + 1)
 
 
 def align_from_landmarks(image_rgb_uint8: np.ndarray, landmarks_5x2, size: int = 64,
@@ -149,12 +165,14 @@ def align_from_landmarks(image_rgb_uint8: np.ndarray, landmarks_5x2, size: int =
     protocol)``.  The output is rendered on a grid ``k`` times finer (``k =
     max(oversample, ceil(source pixels per output pixel))``, bicubic), then
     reduced by ``k`` with :func:`skimage.transform.resize` (``anti_aliasing=True``).
-    Pixels that fall outside the photograph repeat its border (``mode``).
+    Pixels that fall outside the photograph repeat its border (``mode``).  Only
+    the part of the photograph under the face is read, so memory does not grow
+    with the photograph's size (``k`` <= 32 bounds the fine grid).
     """
     if int(size) != size or size < 8:
         raise ValueError(f"size must be an integer >= 8, got {size!r}")
     size = int(size)
-    img = _to_float_rgb(image_rgb_uint8)
+    img = _rgb_uint8(image_rgb_uint8)
     T = fit_similarity(landmarks_5x2, canonical_landmarks(size, protocol), weights)
     scale = math.hypot(T[0, 0], T[1, 0])  # output pixels per source pixel
     k = int(min(32, max(oversample, math.ceil(1.0 / scale - 1e-9))))
@@ -163,7 +181,13 @@ def align_from_landmarks(image_rgb_uint8: np.ndarray, landmarks_5x2, size: int =
     # hi-res pixel v -> output coordinate u = (v + 0.5)/k - 0.5 -> source T^-1 u
     S = np.array([[1.0 / k, 0.0, 0.5 / k - 0.5], [0.0, 1.0 / k, 0.5 / k - 0.5], [0.0, 0.0, 1.0]])
     M = Tinv @ S
-    big = warp(img, M, output_shape=(hi, hi), order=3, mode=mode, clip=True, preserve_range=True)
+    # only the window the face occupies is converted to float (a 6000x6000 photo
+    # would be 864 MB as float64)
+    y0, y1, x0, x1 = _source_window(M, hi, img.shape)
+    img = img[y0:y1, x0:x1, :3]
+    img = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
+    M = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]]) @ M
+    big = warp(img / 255.0, M, output_shape=(hi, hi), order=3, mode=mode, clip=True, preserve_range=True)
     small = resize(big, (size, size), order=1, anti_aliasing=True, preserve_range=True) if k > 1 else big
     return np.clip(np.rint(small * 255.0), 0, 255).astype(np.uint8)
 
@@ -253,27 +277,61 @@ def dlib5_to_celeba(raw: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Longest side (pixels) at which the HOG detector runs.  Larger photographs are
+#: downscaled (Pillow, anti-aliased) for detection only; the boxes are mapped back
+#: and the landmarks predicted on the full-resolution image.  The detector's
+#: pyramid upsampling retry (x2, x4) runs only while the upsampled image stays
+#: within this side, i.e. on small images.  Bounds the align step's memory: a
+#: 6000x6000 photo without a face took 7 GB and 2 minutes with the x4 retry.
+DETECT_MAX_SIDE = 2048
+
+
+def _detection_image(img: np.ndarray, max_side: int):
+    """``(image, (sx, sy))``: ``img`` downscaled so its longest side is at most ``max_side``.
+
+    ``(sx, sy)`` = full-resolution pixels per detection pixel (1 when unchanged);
+    a detection-image coordinate ``u`` is ``(u + 0.5) s - 0.5`` at full resolution.
+    """
+    h, w = img.shape[:2]
+    if max(h, w) <= max_side:
+        return img, (1.0, 1.0)
+    from PIL import Image
+
+    f = max_side / max(h, w)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    small = np.asarray(Image.fromarray(img).resize(size, Image.BILINEAR, reducing_gap=3.0))
+    return small, (w / size[0], h / size[1])
+
+
 def detect_faces(image_rgb_uint8: np.ndarray, upsample: int | None = None,
-                 threshold: float = 0.0) -> list[Detection]:
+                 threshold: float = 0.0, max_side: int | None = None) -> list[Detection]:
     """Faces in an RGB uint8 image, sorted by box ``(left, top)``.
 
-    dlib's HOG detector runs at the image's own resolution first; when it
-    finds nothing, the image pyramid is upsampled once, then twice (small
-    images such as 112x112 crops).  Pass ``upsample`` to fix the level.
+    dlib's HOG detector runs on the image, downscaled to a longest side of
+    ``max_side`` (default :data:`DETECT_MAX_SIDE`) when larger.  When it finds
+    nothing, the image pyramid is upsampled once, then twice -- only while the
+    upsampled image's longest side stays within ``max_side`` (small images such
+    as 112x112 crops).  Pass ``upsample`` to fix the level.  Boxes are mapped
+    back to full resolution, where the 5-point landmarks are predicted.
     Detections with a score below ``threshold`` are dropped.
     """
-    img = np.asarray(image_rgb_uint8)
-    if img.ndim == 2:
-        img = np.stack([img] * 3, axis=-1)
-    img = np.ascontiguousarray(img[..., :3])
-    if img.dtype != np.uint8:
-        raise ValueError(f"expected uint8 pixels, got {img.dtype}")
+    img = _rgb_uint8(image_rgb_uint8)
+    img = np.ascontiguousarray(np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3])
+    max_side = DETECT_MAX_SIDE if max_side is None else int(max_side)
+    det_img, (sx, sy) = _detection_image(img, max_side)
     detector, predictor = _dlib_models()
-    levels = [int(upsample)] if upsample is not None else [0, 1, 2]
+    import dlib  # importable: _dlib_models loaded it
+
+    side = max(det_img.shape[:2])
+    levels = [int(upsample)] if upsample is not None else [
+        u for u in (0, 1, 2) if u == 0 or side * 2 ** u <= max_side]
     out: list[Detection] = []
     for up in levels:
-        rects, scores, _ = detector.run(img, up, float(threshold))
+        rects, scores, _ = detector.run(det_img, up, float(threshold))
         for r, s in zip(rects, scores):
+            if (sx, sy) != (1.0, 1.0):
+                r = dlib.rectangle(*(int(round((v + 0.5) * f - 0.5)) for v, f in
+                                     ((r.left(), sx), (r.top(), sy), (r.right(), sx), (r.bottom(), sy))))
             shape = predictor(img, r)
             raw = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
             box = (int(r.left()), int(r.top()), int(r.right()), int(r.bottom()))
@@ -290,6 +348,7 @@ def align_faces(image_rgb_uint8: np.ndarray, size: int = 64, protocol: str = "dc
             for d in detect_faces(image_rgb_uint8)]
 
 
-__all__ = ["CANONICAL_64", "CELEBA_ALIGNED_LANDMARKS", "ARCFACE_112", "LANDMARK_NAMES", "PROTOCOLS",
-           "Detection", "DETECTOR_NAME", "align_faces", "align_from_landmarks", "canonical_landmarks",
-           "crop_box", "detect_faces", "dlib5_to_celeba", "fit_similarity", "shape_predictor_path"]
+__all__ = ["CANONICAL_64", "CELEBA_ALIGNED_LANDMARKS", "ARCFACE_112", "DETECT_MAX_SIDE", "LANDMARK_NAMES",
+           "PROTOCOLS", "Detection", "DETECTOR_NAME", "align_faces", "align_from_landmarks",
+           "canonical_landmarks", "crop_box", "detect_faces", "dlib5_to_celeba", "fit_similarity",
+           "shape_predictor_path"]

@@ -80,7 +80,6 @@ the file stems (``"182638"``).
 from __future__ import annotations
 
 import hashlib
-import io as _io
 import logging
 import os
 import shutil
@@ -396,13 +395,11 @@ class ImageStore:
 
 
 def decode_rgb(data: bytes, name: str = "image") -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    """uint8 RGB from image bytes by :func:`ganrestore.data.imageio.read_image` (``ValueError`` naming
+    ``name`` when undecodable or refused)."""
+    from .imageio import read_image
 
-    try:
-        with Image.open(_io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f"{name}: cannot decode image ({e})") from None
+    return read_image(data, name)
 
 
 def open_images(cfg: dict, progress: bool = True) -> ImageStore:

@@ -56,12 +56,10 @@ def _package_file(package: str, relative: str) -> Path:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    import skimage.io
+    """The shared reader (bit depth, mode, transparency, size limit; errors name the file)."""
+    from .imageio import read_image
 
-    img = np.asarray(skimage.io.imread(path))
-    if img.ndim == 2:
-        img = np.stack([img] * 3, axis=-1)
-    return np.ascontiguousarray(img[..., :3]).astype(np.uint8)
+    return read_image(path)
 
 
 def _real_sources():

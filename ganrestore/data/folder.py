@@ -1,6 +1,7 @@
 """Any folder of face photographs -> detected, aligned, cropped test/val splits.
 
-Each photograph is decoded (EXIF orientation applied), every face in it is
+Each photograph is decoded to 8-bit RGB (EXIF orientation applied, 16-bit and
+alpha converted: :mod:`ganrestore.data.imageio`), every face in it is
 detected and aligned to the CelebA DCGAN framing by
 :func:`ganrestore.data.align.align_faces` -- the code that prepares the
 embedded demo -- and cropped to ``image_size``.  With ``align: false`` the
@@ -17,7 +18,9 @@ validation split; ``n_test: None`` (library use) keeps every face, the last
 (it shards the test split before any photograph is read).
 
 Bad inputs: ``on_error: raise`` (default) stops at the first file that cannot
-be decoded, naming it; ``skip`` logs a warning naming the file and goes on.
+be decoded or is refused by :func:`ganrestore.data.imageio.read_image` (a
+decompression bomb, more than ``MAX_PIXELS`` pixels, an unsupported pixel
+mode), naming it; ``skip`` logs a warning naming the file and goes on.
 ``on_no_face`` does the same for photographs with no detected face (default
 ``skip``).  Every kept face has a manifest row (source file, its sha256, the
 face index, the output's sha256).
@@ -35,6 +38,7 @@ import numpy as np
 from . import merge_defaults
 
 from .celebahq import natural_key
+from .imageio import read_image
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +77,9 @@ def list_images(folder, recursive: bool = True) -> list[Path]:
 
 
 def read_photo(path) -> np.ndarray:
-    """uint8 RGB (H, W, 3), EXIF orientation applied; ``ValueError`` naming the file if undecodable."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f"{path}: cannot decode image ({e})") from None
+    """uint8 RGB (H, W, 3) by :func:`ganrestore.data.imageio.read_image` (EXIF orientation
+    applied, 16-bit and alpha converted, oversized images refused); ``ValueError`` naming the file."""
+    return read_image(path)
 
 
 def center_crop_resize(img: np.ndarray, size: int) -> np.ndarray:
@@ -136,7 +134,7 @@ def build_folder(cfg: dict, image_size: int, progress: bool = True, aligner=None
         rel = path.relative_to(folder)
         try:
             data = path.read_bytes()
-            img = read_photo(path)
+            img = read_image(data, str(path))  # the bytes hashed are the bytes decoded
         except (ValueError, OSError) as e:
             if cfg["on_error"] == "raise":
                 raise ValueError(f"{e} (set data.folder.on_error: skip to leave such files out)") from None

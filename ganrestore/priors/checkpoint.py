@@ -16,9 +16,11 @@ A prior checkpoint is a *stem* ``<dir>/<name>`` with two files:
     and the sha256 of the weights file.
 
 :func:`load_prior` refuses a weights file whose sha256 differs from the
-sidecar's (a tampered or truncated file) and a state dict whose tensor names or
-shapes differ from the architecture the sidecar describes, each with a message
-that names the file and what differs.
+sidecar's (a tampered or truncated file) and tensor names or shapes in the
+file's header that differ from the sidecar's table or from the architecture it
+describes (shapes computed on the meta device, so an edited ``ngf: 1500``
+allocates nothing), each with a message that names the file and the first
+tensor that differs.  Only then are the weights read and the networks built.
 
 >>> import tempfile, torch
 >>> from ganrestore.priors import Generator
@@ -84,12 +86,45 @@ def json_path(stem) -> Path:
 
 
 def build_network(arch: dict) -> torch.nn.Module:
-    """Instantiate G or D from an ``arch()`` dict (unknown names are refused)."""
+    """Instantiate G or D from an ``arch()`` dict.
+
+    Unknown names and keys, and sizes that are not positive integers, are
+    refused; a missing size takes the class default.  Call it inside
+    ``with torch.device("meta"):`` to get the shapes without allocating.
+    """
     name = arch.get("name")
     if name not in _ARCHS:
         raise ValueError(f"unknown architecture {name!r}; known: {sorted(_ARCHS)}")
     cls, keys = _ARCHS[name]
-    return cls(**{k: int(arch[k]) for k in keys if k in arch})
+    unknown = sorted(set(arch) - {"name", *keys})
+    bad = {k: arch[k] for k in keys if k in arch
+           and (not isinstance(arch[k], int) or isinstance(arch[k], bool) or arch[k] < 1)}
+    if unknown or bad:
+        raise ValueError(f"architecture {name}: " + "; ".join(
+            ([f"unknown keys {unknown}"] if unknown else []) +
+            ([f"sizes must be positive integers, got {bad}"] if bad else [])))
+    return cls(**{k: arch[k] for k in keys if k in arch})
+
+
+def expected_shapes(arch: dict) -> dict:
+    """Tensor name -> shape of the network ``arch`` describes, built on the meta device (no memory)."""
+    with torch.device("meta"):
+        return _tensor_table(build_network(arch).state_dict())
+
+
+def header_shapes(weights) -> dict:
+    """Tensor name -> shape from a safetensors file's header; no tensor is read.
+
+    A file that is not valid safetensors (corrupted header, offsets past the
+    end) is a ``ValueError`` naming it.
+    """
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # safetensors_rust.SafetensorError, OSError, ...
+        raise ValueError(f"{weights}: not a readable safetensors file ({type(e).__name__}: {e})") from None
 
 
 def _tensor_table(state: dict) -> dict:
@@ -139,31 +174,29 @@ def save_prior(path_stem, G: Generator, D: Discriminator | None, provenance: dic
     return stem
 
 
-def _check_and_load(net: torch.nn.Module, part: dict, state: dict, prefix: str, where: Path):
-    """Compare file tensors, sidecar table and the built network; then load."""
-    file_t = {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
-    want = _tensor_table(net.state_dict())
-    listed = {k: list(v) for k, v in part.get("tensors", {}).items()}
+def _check_part(part: dict, header: dict, prefix: str, wp: Path, jp: Path):
+    """The weights file's header vs the sidecar's tensor table and architecture, before any allocation.
 
-    def diff(a: dict, b: dict, an: str, bn: str) -> str:
-        missing = sorted(set(b) - set(a))
-        extra = sorted(set(a) - set(b))
-        shapes = [f"{k}: {a[k]} vs {b[k]}" for k in sorted(set(a) & set(b)) if a[k] != b[k]]
-        msg = []
-        if missing:
-            msg.append(f"missing in {an}: {missing[:8]}")
-        if extra:
-            msg.append(f"not in {bn}: {extra[:8]}")
-        if shapes:
-            msg.append(f"shape differs ({an} vs {bn}): {shapes[:8]}")
-        return "; ".join(msg)
-
-    got = _tensor_table(file_t)
-    for other, name in ((listed, "the sidecar"), (want, f"architecture {part['arch']}")):
-        d = diff(got, other, "the weights file", name)
-        if d:
-            raise ValueError(f"{where}: {prefix} does not match {name}: {d}")
-    net.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in file_t.items()})
+    Refuses with a message naming the file, the first mismatching tensor (in
+    the network's order) and its shapes, then how many differ.
+    """
+    try:
+        want = expected_shapes(part["arch"])
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(f"{jp}: {prefix} architecture: {e}") from None
+    got = {k[len(prefix) + 1:]: v for k, v in header.items() if k.startswith(prefix + ".")}
+    listed = {k: list(v) for k, v in (part.get("tensors") or {}).items()}
+    for other, name in ((listed, f"the sidecar {jp.name}"), (want, f"architecture {part['arch']}")):
+        keys = list(other) + [k for k in got if k not in other]
+        bad = [k for k in keys if got.get(k) != other.get(k)]
+        if not bad:
+            continue
+        k = bad[0]
+        what = ("shape differs" if k in got and k in other else
+                "missing in the weights file" if k in other else f"not in {name}")
+        raise ValueError(f"{wp}: {prefix} does not match {name}: {what} at {prefix}.{k}: weights file "
+                         f"{got.get(k, 'absent')} vs {other.get(k, 'absent')} ({len(bad)} of "
+                         f"{len(keys)} tensors differ: {bad[:8]})")
 
 
 def load_prior(path_stem_or_json, device=None) -> Prior:
@@ -195,9 +228,13 @@ def load_prior(path_stem_or_json, device=None) -> Prior:
     jp, wp = json_path(stem), weights_path(stem)
     if not jp.is_file():
         raise FileNotFoundError(f"prior sidecar {jp} not found")
-    meta = json.loads(jp.read_text())
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{jp}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    try:
+        meta = json.loads(jp.read_text())
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{jp}: not a readable JSON sidecar ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ValueError(f"{jp}: format {got!r}, expected {FORMAT!r}")
     wp = jp.with_name(meta.get("weights", wp.name))
     if not wp.is_file():
         raise FileNotFoundError(f"prior weights {wp} (named by {jp}) not found")
@@ -207,20 +244,25 @@ def load_prior(path_stem_or_json, device=None) -> Prior:
                          f"{meta.get('sha256')} but the file hashes to {actual}; "
                          "the weights were modified or truncated: regenerate them with the "
                          f"command in the sidecar ('regenerate')")
-    state = load_file(str(wp), device="cpu")
     if meta.get("G") is None:
         raise ValueError(f"{jp}: no generator ('G') recorded")
-    G = build_network(meta["G"]["arch"])
-    _check_and_load(G, meta["G"], state, "G", wp)
-    D = None
+    header = header_shapes(wp)
+    _check_part(meta["G"], header, "G", wp, jp)
     if meta.get("D") is not None:
-        D = build_network(meta["D"]["arch"])
-        _check_and_load(D, meta["D"], state, "D", wp)
-    elif any(k.startswith("D.") for k in state):
+        _check_part(meta["D"], header, "D", wp, jp)
+    elif any(k.startswith("D.") for k in header):
         raise ValueError(f"{wp}: holds discriminator tensors but {jp.name} records no D")
-    stray = [k for k in state if not k.startswith(("G.", "D."))]
+    stray = [k for k in header if not k.startswith(("G.", "D."))]
     if stray:
         raise ValueError(f"{wp}: tensors outside G./D.: {stray[:8]}")
+    # shapes agree: building and loading allocate only what the file holds
+    state = load_file(str(wp), device="cpu")
+    nets = {p: None if meta.get(p) is None else build_network(meta[p]["arch"]) for p in ("G", "D")}
+    for prefix, net in nets.items():
+        if net is not None:
+            net.load_state_dict({k[len(prefix) + 1:]: (v.float() if v.is_floating_point() else v)
+                                 for k, v in state.items() if k.startswith(prefix + ".")})
+    G, D = nets["G"], nets["D"]
     prov = dict(meta)
     prov["source"] = str(stem)
     return Prior(G=G.float(), D=None if D is None else D.float(), device=device,
