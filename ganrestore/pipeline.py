@@ -162,6 +162,7 @@ def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, 
         x_hat = torch.from_numpy(d["x_hat"])
         x = x_all[[index[i] for i in ids]]
         diverged = d.get("diag_diverged", np.zeros(len(ids), bool)).astype(bool)
+        failure = d.get("diag_failure", np.where(diverged, "diverged", "")).astype(str)
         ok = ~diverged
         vals = {m: np.full(len(ids), np.nan) for m in per}
         if ok.any():
@@ -173,7 +174,8 @@ def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, 
                 vals[name][ok] = fn(xho, xo)
         n_failed += int(diverged.sum())
         for k, i in enumerate(ids):
-            row = {"task": task_name, "method": method, "image_id": i, "diverged": bool(diverged[k])}
+            row = {"task": task_name, "method": method, "image_id": i, "diverged": bool(diverged[k]),
+                   "failure": str(failure[k])}
             row.update({m: float(vals[m][k]) for m in per})
             for dk in ("objective", "iterations", "seconds"):
                 if f"diag_{dk}" in d:

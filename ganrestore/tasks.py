@@ -63,13 +63,29 @@ def task_names_help() -> str:
             "quantize<levels>" + "".join(f", {p.pattern}" for p, _ in EXTRA_TASKS))
 
 
+def _sigma(name: str, text: str, positive: bool) -> float:
+    """A noise level from a task name: in [0, 1] pixel units (0 excluded where ``positive``)."""
+    try:
+        sigma = float(text)
+    except ValueError:
+        raise ValueError(f"task {name!r}: noise level {text!r} is not a number") from None
+    if not (0 < sigma <= 1 if positive else 0 <= sigma <= 1):
+        raise ValueError(f"task {name!r}: noise sigma {sigma:g} must be in {'(0' if positive else '[0'}, 1] "
+                         "(pixel units, images in [0, 1]; e.g. 0.1 for 25.5/255)")
+    return sigma
+
+
 def make_task(name: str, image_size: int = 64) -> Task:
-    """Build a :class:`Task` from its config name; unknown names raise ``ValueError``."""
+    """Build a :class:`Task` from its config name; unknown names and out-of-range
+    parameters raise ``ValueError`` naming the task."""
     for pat, fam in _PATTERNS:
         m = pat.match(name)
         if not m:
             continue
         if fam == "inpaint":
+            hole = int(m.group(1))
+            if not 1 <= hole < image_size:
+                raise ValueError(f"task {name!r}: the hole must be 1 to {image_size - 1} px for {image_size}px images")
             return Task(name, ops.Inpainting.center_hole(image_size, int(m.group(1))), family=fam)
         if fam == "colorize":
             return Task(name, ops.Grayscale(image_size), family=fam)
@@ -77,18 +93,16 @@ def make_task(name: str, image_size: int = 64) -> Task:
             factor = int(m.group(1))
             if factor < 2 or image_size % factor:
                 raise ValueError(f"task {name!r}: factor must be >=2 and divide {image_size}")
-            sigma = float(m.group(2)) if m.group(2) else 0.0
+            sigma = _sigma(name, m.group(2), positive=False) if m.group(2) else 0.0
             return Task(name, ops.BicubicDownsample(image_size, factor), sigma=sigma, family=fam,
                         extra={"factor": factor})
         if fam == "denoise":
-            sigma = float(m.group(1))
-            if not sigma > 0:
-                raise ValueError(f"task {name!r}: sigma must be > 0")
+            sigma = _sigma(name, m.group(1), positive=True)
             return Task(name, ops.Identity(image_size), sigma=sigma, family=fam)
         if fam == "quantize":
             levels = int(m.group(1))
-            if levels < 2:
-                raise ValueError(f"task {name!r}: needs at least 2 levels")
+            if not 2 <= levels <= 256:
+                raise ValueError(f"task {name!r}: needs 2 to 256 levels per channel")
             return Task(name, ops.Identity(image_size), levels=levels, family=fam)
     for pat, builder in EXTRA_TASKS:
         m = pat.match(name)

@@ -109,6 +109,46 @@ BAD_CONFIGS = {
     "folder dir not set": (_cfg(**{"data.source": "folder", "data.folder.n_test": 2}), ["data.folder.dir"]),
     "celebahq dir missing": (_cfg(**{"data.source": "celebahq", "data.celebahq.dir": MISSING}),
                              ["data.celebahq", MISSING]),
+    # issue 13: names that are not one safe path component, or collide with shared folders
+    "name ..": (_cfg(name=".."), ["name", "'..'"]),
+    "name .": (_cfg(name="."), ["name", "'.'"]),
+    "name .hidden": (_cfg(name=".hidden"), ["name"]),
+    "name cache": (_cfg(name="cache"), ["name", "reserved"]),
+    "name downloads": (_cfg(name="downloads"), ["name", "reserved"]),
+    # integers that are floats (JSON Schema counts 2.0 as an integer)
+    "shard_size 2.0": (_cfg(shard_size=2.0), ["shard_size", "2.0", "not an integer"]),
+    "generated_test 2.0": (_cfg(**{"data.demo.generated_test": 2.0}), ["data.demo.generated_test", "integer"]),
+    "csgm iterations 10.0": (_cfg(**{"method_params.csgm.iterations": 10.0}), ["method_params.csgm.iterations"]),
+    # noise levels are in [0, 1] pixel units
+    "denoise sigma 50": (_cfg(tasks=["denoise_sigma50"]), ["denoise_sigma50", "sigma 50"]),
+    "sr noise sigma 3": (_cfg(tasks=["sr4_noise3"]), ["sr4_noise3", "sigma"]),
+    # per-task blocks: the method's own schema, configured tasks only
+    "per-task misspelt tv key": (_cfg(**{"method_params.tv.per_task.sr4": {"lamda": 0.1}}),
+                                 ["method_params.tv.per_task.sr4", "lamda"]),
+    "per-task misspelt csgm key": (_cfg(**{"method_params.csgm.per_task.sr4": {"iteration": 5}}),
+                                   ["method_params.csgm.per_task.sr4", "iteration"]),
+    "per-task lam: big": (_cfg(**{"method_params.tv.per_task.sr4": {"lam": "big"}}),
+                          ["method_params.tv.per_task.sr4.lam", "big"]),
+    "per-task float integer": (_cfg(**{"method_params.yeh.per_task.sr4": {"restarts": 2.0}}),
+                               ["method_params.yeh.per_task.sr4.restarts", "integer"]),
+    "per-task unconfigured task": (_cfg(**{"method_params.tv.per_task.sr_4": {"lam": 0.1}}),
+                                   ["method_params.tv.per_task.sr_4", "is not a task"]),
+    "per-task shared dictionary": (_cfg(**{"method_params.sparse.per_task.sr4": {"dictionary": {"patch": 4}}}),
+                                   ["method_params.sparse.per_task.sr4", "dictionary"]),
+    "constrained on a noisy task": (_cfg(**{"method_params.tv.per_task": {"denoise_sigma0.1": {"constrained": True}}}),
+                                    ["method_params.tv.per_task.denoise_sigma0.1", "constrained"]),
+    "constrained everywhere, noisy task configured": (
+        _cfg(**{"method_params.lowrank.constrained": True}), ["method_params.lowrank", "constrained"]),
+    "sparse patch larger than the image": (_cfg(**{"method_params.sparse.dictionary": {"patch": 100}}),
+                                           ["method_params.sparse", "patch"]),
+    # an md5 override must name a file of the release
+    "md5 override misspelt file": (_cfg(**{"data.celeba.md5": {"img_align_celba.zip": "0" * 32}}),
+                                   ["data.celeba.md5.img_align_celba.zip"]),
+    # a folder that is a file, an archive that is a folder
+    "folder dir is a file": (_cfg(**{"data.source": "folder", "data.folder.dir": str(ROOT / "README.md"),
+                                     "data.folder.n_test": 2}), ["data.folder.dir", "not a folder"]),
+    "celebahq archive is a folder": (_cfg(**{"data.source": "celebahq", "data.celebahq.archive": str(ROOT)}),
+                                     ["data.celebahq.archive", "not a file"]),
 }
 if _has_key("prior.checkpoint"):
     BAD_CONFIGS["prior checkpoint missing"] = (

@@ -103,12 +103,50 @@ def _rows(r: Restoration, idx: list[int]) -> Restoration:
                        {k: np.array(np.asarray(v)[sel]) for k, v in r.extras.items()})
 
 
+def flag_failures(res: Restoration) -> Restoration:
+    """Flag, per image, a result that is not a result, so that no table shows it
+    as a normal row (diagnostic ``failure``: '' when fine, else the reason; the
+    image is marked ``diverged`` and its ``x_hat`` becomes NaN):
+
+    * the method flagged it diverged, or ``x_hat`` is not finite;
+    * an iterative method (``iterations > 0``) ended with a non-finite objective
+      (e.g. TV with lam = 1e38: an infinite objective, the input returned);
+    * a method that reports ``start_objective`` (the objective of its starting
+      point: GAN searches, penalised convex solvers) did not end below it, when
+      there was something to gain (start > 1e-12) and the solver did not report
+      convergence (a convex solver may start at the minimiser, e.g. TV with
+      lam = 0): e.g. CSGM at lr 1e6, whose every step made the objective worse,
+      so that the kept iterate is the random start.
+    """
+    d = res.diagnostics
+    B = res.x_hat.shape[0]
+    reason = np.array([""] * B, dtype=object)
+    obj = np.asarray(d["objective"], np.float64)
+    iters = np.asarray(d["iterations"])
+    reason[np.asarray(d["diverged"], bool)] = "diverged (non-finite iterate or result)"
+    bad_obj = (iters > 0) & ~np.isfinite(obj) & (reason == "")
+    reason[bad_obj] = "objective not finite"
+    if "start_objective" in d:
+        start = np.asarray(d["start_objective"], np.float64)
+        converged = np.asarray(d.get("converged", np.zeros(B, bool)), bool)
+        stuck = (iters > 0) & np.isfinite(start) & (start > 1e-12) & ~(obj < start) & ~converged & (reason == "")
+        for i in np.flatnonzero(stuck):
+            reason[i] = f"no progress (final objective {obj[i]:.4g} not below the start {start[i]:.4g})"
+    d["failure"] = reason.astype(str)
+    failed = reason != ""
+    if failed.any():
+        d["diverged"] = np.asarray(d["diverged"], bool) | failed
+        res.x_hat = res.x_hat.clone()
+        res.x_hat[torch.from_numpy(failed).to(res.x_hat.device)] = float("nan")
+    return res
+
+
 def run_method(method, y, op, prior, cfg: dict, seeds, upstream: Restoration | None = None, task=None,
                microbatch: int = 1) -> Restoration:
     """Restore the ``B`` images of ``y`` with ``method`` (a name or :class:`MethodInfo`),
     ``microbatch`` images per call, so that each image's result depends on that
     image alone (see the module docstring).  Returns one :class:`Restoration`
-    of ``B`` rows, in order."""
+    of ``B`` rows, in order, with failures flagged (:func:`flag_failures`)."""
     info = get_method(method) if isinstance(method, str) else method
     microbatch = int(microbatch)
     if microbatch < 1:
@@ -127,8 +165,9 @@ def run_method(method, y, op, prior, cfg: dict, seeds, upstream: Restoration | N
         yb = y[idx].clone()
         up = _rows(upstream, idx) if upstream is not None else None
         res = info.fn(yb, op, prior, dict(cfg), [seeds[i] for i in idx], upstream=up, task=task)
-        parts.append(_rows(res, list(range(n))) if n < microbatch else res)
+        parts.append(flag_failures(_rows(res, list(range(n))) if n < microbatch else res))
     return Restoration.concat(parts)
 
 
-__all__ = ["Restoration", "MethodInfo", "register", "get_method", "available", "run_method", "REGISTRY"]
+__all__ = ["Restoration", "MethodInfo", "register", "get_method", "available", "run_method", "flag_failures",
+           "REGISTRY"]

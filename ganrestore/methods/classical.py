@@ -89,6 +89,24 @@ def _check_constrained(cfg, task, method):
                          f"task {task.name!r}; set constrained: false for it")
 
 
+def check_tv_lowrank(name):
+    def check(cfg, task, config=None):
+        """Config-time check (before any job): what would fail or mean nothing at run time."""
+        _check_constrained(cfg, task, name)
+    return check
+
+
+def check_sparse(cfg, task, config=None):
+    """The dictionary's patch must fit in the image; stride must not skip pixels."""
+    size = int((config or {}).get("image_size", 64))
+    patch = int(((cfg.get("dictionary") or {}).get("patch")) or 6)
+    if patch > size:
+        raise ValueError(f"dictionary.patch {patch} is larger than the {size}px images")
+    stride = int(cfg.get("stride", SPARSE_DEFAULTS["stride"]))
+    if stride > patch:
+        raise ValueError(f"stride {stride} is larger than the patch ({patch}): pixels would be left uncoded")
+
+
 def _gray_mode(cfg, op, task) -> bool:
     mode = cfg.get("colorize", "gray")
     if mode not in ("gray", "generic"):
@@ -117,7 +135,7 @@ def _to_restoration(res: SolverResult, seconds: float, B: int, expand: bool = Fa
     return Restoration(x.contiguous(), diag)
 
 
-@register("tv")
+@register("tv", check=check_tv_lowrank("tv"))
 def restore_tv(y, op, prior, cfg, seeds, upstream=None, task=None):
     """Total variation: min 1/2||Ax-y||^2 + lam TV(x) over [0,1] (Afonso et al. 2011), Chambolle-Pock."""
     c = _merged(TV_DEFAULTS, cfg)
@@ -137,7 +155,7 @@ def restore_tv(y, op, prior, cfg, seeds, upstream=None, task=None):
     return _to_restoration(res, time.perf_counter() - t0, y.shape[0], expand=gray, bad_input=bad)
 
 
-@register("lowrank")
+@register("lowrank", check=check_tv_lowrank("lowrank"))
 def restore_lowrank(y, op, prior, cfg, seeds, upstream=None, task=None):
     """Low rank: TNNR per colour channel (Hu et al. 2013; rank 0 = nuclear norm), ADMM."""
     c = _merged(LOWRANK_DEFAULTS, cfg)
@@ -183,7 +201,7 @@ def _dictionary_path(cfg) -> Path:
 _DICT_CACHE: dict = {}
 
 
-@register("sparse")
+@register("sparse", check=check_sparse)
 def restore_sparse(y, op, prior, cfg, seeds, upstream=None, task=None):
     """Sparse coding: K-SVD patch dictionary + OMP (Elad & Aharon 2006, Yang et al. 2010)."""
     c = _merged(SPARSE_DEFAULTS, cfg)

@@ -159,6 +159,7 @@ def _finish(x_unit, y, op, res, seconds, extras, stage_seconds, clip=True, **dia
     diverged = np.asarray(res["diverged"], bool)
     meas[diverged] = np.nan
     diag = {"objective": res["objective"], "iterations": np.full(B, res["iterations"], np.int64),
+            "start_objective": np.asarray(res.get("start_objective", np.full(B, np.nan)), np.float64),
             "seconds": np.full(B, seconds), "stage_seconds": np.full(B, stage_seconds),
             "restarts_used": res["restarts_used"], "diverged": diverged, "measurement": meas}
     diag.update(diag_extra)

@@ -44,7 +44,8 @@ COMMON_KEYS = {"device", "profile", "extra_inputs", "trace_every", "clip", "desc
 def resolve_params(name: str, cfg: dict | None, defaults: dict, profiles: dict) -> dict:
     """``defaults`` (the paper's), then ``profiles[cfg['profile']]``, then ``cfg``.
 
-    Unknown keys are reported (warning), not silently used.
+    Unknown keys are refused (``ValueError`` naming them): a misspelt key must
+    not run the paper's default silently.
     """
     cfg = dict(cfg or {})
     prof = cfg.get("profile")
@@ -56,7 +57,7 @@ def resolve_params(name: str, cfg: dict | None, defaults: dict, profiles: dict) 
     params.update(cfg)
     unknown = set(cfg) - set(defaults) - COMMON_KEYS
     if unknown:
-        log.warning("%s: ignoring unknown config keys %s", name, sorted(unknown))
+        raise ValueError(f"{name}: unknown config keys {sorted(unknown)}; known: {sorted(set(defaults) | COMMON_KEYS)}")
     return params
 
 
@@ -86,6 +87,7 @@ class SearchResult:
     z: torch.Tensor            # (B, nz) latent of the kept iterate (NaN rows if diverged)
     x_gan: torch.Tensor        # (B, 3, H, W) image of the kept iterate, GAN range
     objective: np.ndarray      # (B,) kept objective
+    start_objective: np.ndarray  # (B,) objective at the start (best restart at t = 0)
     measurement: np.ndarray    # (B,) ||y - A x||^2 of the kept iterate
     trace: np.ndarray          # (B, T') measurement loss of the chosen restart every k iterations
     restarts_used: np.ndarray  # (B,) restarts that survived (finite throughout)
@@ -190,6 +192,8 @@ def latent_search(G, z0: torch.Tensor, B: int, R: int, objective_fn, *, iteratio
             x = G(z)
             obj, meas = objective_fn(x, z)
         alive = keep.report(obj, meas, z, x)
+        if t == 0:
+            start = obj.detach().clone()
         if k < len(steps) and steps[k] == t:
             trace[:, k] = torch.where(alive, meas.detach(), torch.full_like(meas.detach(), math.nan))
             k += 1
@@ -213,9 +217,11 @@ def latent_search(G, z0: torch.Tensor, B: int, R: int, objective_fn, *, iteratio
     zb[diverged] = math.nan
     xb[diverged] = math.nan
     tr = trace[rows]
+    start = torch.where(torch.isfinite(start), start, torch.full_like(start, math.inf)).view(B, R).amin(1)
     return SearchResult(
         z=zb, x_gan=xb,
         objective=keep.obj[rows].cpu().numpy().astype(np.float64),
+        start_objective=start.cpu().numpy().astype(np.float64),
         measurement=keep.meas[rows].cpu().numpy().astype(np.float64),
         trace=tr.cpu().numpy().astype(np.float32),
         restarts_used=used.cpu().numpy().astype(np.int64),

@@ -192,6 +192,8 @@ def image_adaptive(G, z0: torch.Tensor, y: torch.Tensor, op, *, iterations: int,
             x = bg(params, z)
             meas = measurement_loss(op, to_unit(x), y)
         alive = keep.report(meas, meas, z, x)
+        if t == 0:
+            start = meas.detach().clone()
         if k < len(steps) and steps[k] == t:
             trace[:, k] = torch.where(alive, meas.detach(), torch.full_like(meas.detach(), math.nan))
             k += 1
@@ -217,6 +219,7 @@ def image_adaptive(G, z0: torch.Tensor, y: torch.Tensor, op, *, iterations: int,
     return SearchResult(
         z=zb, x_gan=xb,
         objective=keep.obj.cpu().numpy().astype(np.float64),
+        start_objective=start.cpu().numpy().astype(np.float64),
         measurement=keep.meas.cpu().numpy().astype(np.float64),
         trace=trace.cpu().numpy().astype(np.float32),
         restarts_used=used.cpu().numpy().astype(np.int64),

@@ -241,6 +241,10 @@ def solve_lowrank(op, y: torch.Tensor, lam: float, *, rank: int = 0, constrained
     with torch.no_grad():
         x = (_warm_start(op, y, lam, rank, constrained) if x0 is None else x0.clone())
         B = x.shape[0]
+        # the start's objective, where it is a yardstick: the convex penalised
+        # problem (a constrained start need not be feasible; TNNR is not convex)
+        start = (lowrank_objective(op, x, y, lam, rank, constrained).cpu().numpy()
+                 if not constrained and rank == 0 else None)
         total_iter = np.zeros(B, dtype=np.int64)
         converged = np.zeros(B, dtype=bool)
         diverged = np.zeros(B, dtype=bool)
@@ -266,7 +270,7 @@ def solve_lowrank(op, y: torch.Tensor, lam: float, *, rank: int = 0, constrained
             converged = tr.converged
             diverged |= tr.diverged
         obj = lowrank_objective(op, x, y, lam, rank, constrained)
-        extra = {}
+        extra = {} if start is None else {"start_objective": start}
         if constrained:
             r = op.A(x) - y
             extra["constraint_residual"] = (r.flatten(1).norm(dim=1) /

@@ -167,6 +167,9 @@ def solve_tv(op, y: torch.Tensor, lam: float, *, mode: str = "vectorial",
         else:
             p = torch.zeros_like(y) if m is None else None
         rho = 1.0 if gamma > 0 else float(relax)
+        # the objective of the start (penalised problem only: a constrained start
+        # need not be feasible, so its objective is no yardstick)
+        start = None if constrained else tv_objective(op, x, y, lam, mode, False).cpu().numpy()
         tracker = Tracker(B, tol, max_iter, x.device)
         x_prev, k_prev = x, 0
         k = 0
@@ -227,6 +230,8 @@ def solve_tv(op, y: torch.Tensor, lam: float, *, mode: str = "vectorial",
         obj = tv_objective(op, x, y, lam, mode, constrained)
         gap = _duality_gap(op, x, y, q, p, lam, mode, constrained, m)
         extra = {"gap": gap}
+        if start is not None:
+            extra["start_objective"] = start
         if constrained:
             r = op.A(x) - y
             extra["constraint_residual"] = (r.flatten(1).norm(dim=1) /

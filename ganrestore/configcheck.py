@@ -1,0 +1,165 @@
+"""Checks of an experiment's configuration that JSON Schema alone does not make,
+run by the workflow before any job (``rules/common.smk``), so that a bad key
+stops the run at once with a message naming it.
+
+* ``name`` must be one safe path component that cannot collide with the
+  workflow's shared folders under ``results/`` (``cache``, ``downloads``).
+* Integer keys must hold integers: JSON Schema counts ``2.0`` as an integer,
+  Python's ``range`` does not.
+* ``method_params.<m>.per_task.<task>`` blocks are validated against the same
+  schema as the method's own keys (no defaults filled in: a block holds
+  overrides only), and ``<task>`` must be a configured task.
+* Each configured (task, method) pair's merged parameters pass the method's own
+  check (:attr:`ganrestore.methods.MethodInfo.check`), e.g. ``constrained`` on
+  a noisy task.
+* ``data.celeba.md5`` overrides name files of the release.
+
+Every error is a :class:`ConfigError` whose message starts with the dotted key.
+"""
+
+from __future__ import annotations
+
+import copy
+
+RESERVED_NAMES = {"cache", "downloads"}
+# method keys that one setting serves every task with (not overridable per task)
+SHARED_KEYS = {"sparse": {"dictionary"}}
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names the key."""
+
+
+def _type_names(node: dict) -> list[str]:
+    t = node.get("type", [])
+    return [t] if isinstance(t, str) else list(t)
+
+
+def check_integers(value, node: dict, path: str = "") -> None:
+    """Integer-typed keys hold Python ints (not ``2.0``, not booleans)."""
+    if not isinstance(node, dict):
+        return
+    types = _type_names(node)
+    if "integer" in types and "number" not in types:
+        if isinstance(value, bool) or (isinstance(value, float)):
+            raise ConfigError(f"{path or '<config>'}: {value!r} is not an integer")
+    if isinstance(value, dict):
+        props = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        for k, v in value.items():
+            sub = props.get(k, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                check_integers(v, sub, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+        for i, v in enumerate(value):
+            check_integers(v, node["items"], f"{path}[{i}]")
+
+
+def check_name(name: str) -> None:
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ConfigError(f"name: {name!r} must be one path component of letters, digits, '_', '.', '-' "
+                          "starting with a letter or digit (it names results/<name>/)")
+    if name.lower() in RESERVED_NAMES:
+        raise ConfigError(f"name: {name!r} is reserved (results/{name}/ is shared by every experiment); "
+                          "choose another name")
+
+
+def _without_defaults(node):
+    if isinstance(node, dict):
+        return {k: _without_defaults(v) for k, v in node.items() if k != "default"}
+    if isinstance(node, list):
+        return [_without_defaults(v) for v in node]
+    return node
+
+
+def per_task_schema(schema: dict, method: str) -> dict:
+    """The schema of one ``method_params.<method>.per_task.<task>`` block: the
+    method's own keys, without ``per_task`` and without defaults."""
+    node = copy.deepcopy(schema["properties"]["method_params"]["properties"][method])
+    for key in {"per_task"} | SHARED_KEYS.get(method, set()):
+        node.get("properties", {}).pop(key, None)
+    node = _without_defaults(node)
+    node["additionalProperties"] = False
+    return node
+
+
+def check_per_task(config: dict, schema: dict) -> list[str]:
+    """Raise on a bad block or a task name that is no task at all (a typo such as
+    ``sr_4``); return notes for blocks of valid but unconfigured tasks (a config
+    may keep settings for tasks it does not run today)."""
+    import jsonschema
+
+    from .tasks import make_task
+
+    notes = []
+    tasks = list(config.get("tasks") or [])
+    for method, params in (config.get("method_params") or {}).items():
+        per_task = (params or {}).get("per_task") or {}
+        if not isinstance(per_task, dict):
+            raise ConfigError(f"method_params.{method}.per_task: must be a mapping task -> keys")
+        node = per_task_schema(schema, method)
+        for task, block in per_task.items():
+            key = f"method_params.{method}.per_task.{task}"
+            if task not in tasks:
+                try:
+                    make_task(task, int(config.get("image_size", 64)))
+                except ValueError as e:
+                    raise ConfigError(f"{key}: {task!r} is not a task ({e}); configured tasks: "
+                                      f"{', '.join(tasks)}") from None
+                notes.append(f"{key} is set but {task!r} is not in tasks")
+            if block is None:
+                continue
+            errors = sorted(jsonschema.Draft202012Validator(node).iter_errors(block), key=lambda e: list(e.path))
+            if errors:
+                e = errors[0]
+                where = ".".join([key] + [str(p) for p in e.path])
+                known = ", ".join(sorted(node.get("properties", {}))) or "none"
+                raise ConfigError(f"{where}: {e.message} (keys of {method}: {known})")
+            check_integers(block, node, key)
+    return notes
+
+
+def check_pairs(config: dict, tasks: dict, merged) -> None:
+    """Each (task, method)'s merged parameters pass the method's own check.
+
+    ``tasks``: name -> Task; ``merged(method, task) -> dict``."""
+    from .methods import get_method
+
+    for m in config["methods"]:
+        info = get_method(m)
+        if info.check is None:
+            continue
+        for t, task in tasks.items():
+            if not info.applies_to(task):
+                continue
+            cfg = merged(m, t)
+            try:
+                info.check(cfg, task, config)
+            except (ValueError, TypeError) as e:
+                src = "per_task." + t if t in ((config["method_params"].get(m) or {}).get("per_task") or {}) else ""
+                raise ConfigError(f"method_params.{m}{'.' + src if src else ''}: {e}") from None
+
+
+def check_md5_names(config: dict) -> None:
+    from .data.celeba import CELEBA_FILES
+
+    md5 = ((config.get("data") or {}).get("celeba") or {}).get("md5") or {}
+    for name in md5:
+        if name not in CELEBA_FILES:
+            raise ConfigError(f"data.celeba.md5.{name}: not a file of the CelebA release "
+                              f"(known: {', '.join(sorted(CELEBA_FILES))})")
+
+
+def check_config(config: dict, schema: dict) -> list[str]:
+    """Everything above but the per-pair checks; returns notes (not errors)."""
+    check_name(config.get("name"))
+    check_integers(config, schema)
+    notes = check_per_task(config, schema)
+    check_md5_names(config)
+    return notes
+
+
+__all__ = ["ConfigError", "check_config", "check_integers", "check_name", "check_per_task", "check_pairs",
+           "per_task_schema", "RESERVED_NAMES"]
