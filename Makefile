@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine (see README.md):
-#   make demo   install into .venv and run the embedded demo end to end
+#   make demo   install into .venv and run the embedded demo end to end (ends
+#               with results/demo/report.html)
 #   make test   install into .venv and run the tests
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -21,6 +22,7 @@ $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt
 
 demo: install
 	$(VENV)/bin/snakemake --cores $(CORES)
+	$(PY) scripts/make_report.py
 
 test: install
 	$(VENV)/bin/pytest -q

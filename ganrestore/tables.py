@@ -110,7 +110,75 @@ NOT_RUN, NOT_APPLICABLE, NOT_REPORTED, FAILED = "not run", "n/a", "not reported"
 NOT_COMPUTED = "not computed"  # the metric is absent from our aggregates (e.g. no LPIPS weights)
 
 COMPARISON_COLUMNS = ["table", "column", "dataset", "task", "noise", "method", "our_task", "our_method",
-                      "metric", "paper", "ours", "diff", "n", "status", "in_paper"]
+                      "metric", "paper", "ours", "diff", "n", "status", "in_paper", "differs"]
+
+# ----------------------------------------------------------------------------- settings
+# Every cell of ours in a paper-layout table is marked when the setting behind it
+# differs from the paper's: data set, image size, GAN prior (architecture, output
+# resolution, training data; only for the methods that use the prior) and number of
+# test images (only where the paper states it).  ``differs`` holds the exact list;
+# each distinct list gets one footnote symbol.
+
+#: The papers' settings per (paper, data-set column).  Yeh et al.'s slides state
+#: CelebA aligned and cropped to 64x64 and a DCGAN prior, not the test-set size
+#: (n None: never compared); IAGAN states BEGAN 128x128 (CelebA) / PGGAN
+#: 1024x1024 (CelebA-HQ) and 100 test images per table.
+PAPER_SETTINGS = {
+    ("yeh2018", "celeba"): {"dataset": "celeba", "image_size": 64, "prior": ("dcgan", 64, "celeba"), "n": None},
+    ("iagan", "celeba"): {"dataset": "celeba", "image_size": 128, "prior": ("began", 128, "celeba"), "n": 100},
+    ("iagan", "celebahq"): {"dataset": "celebahq", "image_size": 1024, "prior": ("pggan", 1024, "celebahq"),
+                            "n": 100},
+}
+DATASET_LABELS = {"celeba": "CelebA", "celebahq": "CelebA-HQ", "demo": "demo faces", "folder": "image folder",
+                  "gan-face-generate samples": "gan-face-generate samples"}
+PRIOR_LABELS = {"dcgan": "DCGAN", "began": "BEGAN", "pggan": "PGGAN"}
+MARK_SYMBOLS = ["†", "‡", "§", "¶"]
+
+
+def run_setting(info: dict) -> dict:
+    """Our setting from the report rules' ``info`` (``report_params()``): data
+    source, image size, the prior (``{arch, resolution, data, width}`` or None)
+    and the methods that use it."""
+    return {"dataset": info.get("source"), "image_size": info.get("image_size"), "prior": info.get("prior"),
+            "prior_methods": set(info.get("prior_methods") or [])}
+
+
+def _prior_label(arch, res, data, width=None) -> str:
+    w = f" (width {width})" if width else ""
+    size = f" {res}×{res}" if res else ""
+    return f"{PRIOR_LABELS.get(arch, arch)}{size}{w} trained on {DATASET_LABELS.get(data, data)}"
+
+
+def setting_differences(paper: dict, ours: dict, method: str, n=None) -> str:
+    """The settings in which our cell (``method``, ``n`` images) differs from the
+    paper's, as ``'; '``-joined phrases ('' when none differs)."""
+    out = []
+    if ours.get("dataset") is not None and ours["dataset"] != paper["dataset"]:
+        out.append(f"data set {DATASET_LABELS.get(ours['dataset'], ours['dataset'])} "
+                   f"(paper: {DATASET_LABELS[paper['dataset']]})")
+    size = ours.get("image_size")
+    if size is not None and int(size) != paper["image_size"]:
+        out.append(f"image size {size}×{size} (paper: {paper['image_size']}×{paper['image_size']})")
+    pr = ours.get("prior")
+    if method in ours.get("prior_methods", ()) and pr:
+        if (pr.get("arch"), pr.get("resolution"), pr.get("data")) != paper["prior"]:
+            out.append(f"prior {_prior_label(pr.get('arch'), pr.get('resolution'), pr.get('data'), pr.get('width'))}"
+                       f" (paper: {_prior_label(*paper['prior'])})")
+    if paper["n"] is not None and n is not None and not pd_isna(n) and int(n) != paper["n"]:
+        out.append(f"{int(n)} test images (paper: {paper['n']})")
+    return "; ".join(out)
+
+
+def setting_marks(comp) -> dict:
+    """``{differs text: symbol}`` in order of first appearance (†, ‡, §, ¶, ††, ...)."""
+    texts = [d for d in dict.fromkeys(comp["differs"]) if isinstance(d, str) and d] if "differs" in comp else []
+    k = len(MARK_SYMBOLS)
+    return {d: MARK_SYMBOLS[i % k] * (i // k + 1) for i, d in enumerate(texts)}
+
+
+def comparison_footnotes(comp) -> list[str]:
+    """One footnote per marker: exactly which of our settings differ from the paper's."""
+    return [f"{sym} Our setting differs from the paper's: {d}." for d, sym in setting_marks(comp).items()]
 
 
 def _pd():
@@ -181,7 +249,14 @@ def aggregates_frame(aggregates, pairs=None):
     df["status"] = df["status"].fillna("ok").astype(str)
     df.loc[df["status"].str.startswith("n/a"), "status"] = NOT_APPLICABLE
     df.loc[df["status"].str.startswith("missing"), "status"] = NOT_RUN
-    df.loc[df["status"].str.contains("failed") & ~df["status"].eq("ok"), "status"] = "ok"
+    # a result with failed images (diverged, no progress, non-finite objective) is
+    # never shown as a normal number: its mean covers other images than the paper's
+    if "n_failed" in df.columns:
+        nf = pd.to_numeric(df["n_failed"], errors="coerce").fillna(0).astype(int)
+        n = pd.to_numeric(df.get("n", nf), errors="coerce").fillna(0).astype(int)
+        bad = nf > 0
+        df.loc[bad, "status"] = [f"{FAILED} ({a} of {b} images)" for a, b in zip(nf[bad], n[bad])]
+    df.loc[df["status"].str.contains("failed") & ~df["status"].str.startswith(FAILED), "status"] = FAILED
     if pairs:
         have = set(zip(df["task"], df["method"]))
         extra = [{"task": t, "method": m, "status": "ok" if ok else NOT_APPLICABLE}
@@ -232,7 +307,7 @@ def _match_task(paper_task: str, paper_noise, our_tasks: list[str], task_sigma=N
 
 
 def compare(paper_long, aggregates, metrics: dict, *, dataset: str | None = None, task_sigma=None,
-            aliases=None, extra_methods: bool = True):
+            aliases=None, extra_methods: bool = True, setting: dict | None = None, paper: str = "iagan"):
     """Join paper cells with our aggregates: the long comparison frame.
 
     ``metrics``: metric -> (our column, label, digits).  ``dataset``: our
@@ -242,6 +317,9 @@ def compare(paper_long, aggregates, metrics: dict, *, dataset: str | None = None
     'not reported').  Status per row: 'ok', 'not run' (no result of ours),
     'n/a' (the method does not apply to the task), 'failed' (no finite value),
     'not reported' (the paper has no number; ours may still be present).
+    ``setting``: our run's setting (:func:`run_setting`); each row with a value
+    of ours gets ``differs``, the settings in which it differs from ``paper``'s
+    (:data:`PAPER_SETTINGS`) for that data-set column; no marks without it.
     """
     pd = _pd()
     aliases = PAPER_METHOD_ALIASES if aliases is None else aliases
@@ -266,6 +344,12 @@ def compare(paper_long, aggregates, metrics: dict, *, dataset: str | None = None
         # no value: every image failed (no PSNR either), or this metric was not computed
         return math.nan, n, FAILED if not finite(r.get("psnr_mean", r.get("psnr_of_mean_mse"))) else NOT_COMPUTED
 
+    def differs(dset, method, v, n):
+        ps = PAPER_SETTINGS.get((paper, dset))
+        if setting is None or ps is None or not math.isfinite(v):
+            return ""
+        return setting_differences(ps, setting, method, n)
+
     rows = []
     paper_long = paper_long[paper_long["metric"].isin(list(metrics))]
     columns = paper_long.drop_duplicates("column")[["table", "column", "dataset", "task", "noise"]]
@@ -278,7 +362,7 @@ def compare(paper_long, aggregates, metrics: dict, *, dataset: str | None = None
             st = NOT_REPORTED
         rows.append({**p, "our_task": t, "our_method": m, "ours": v,
                      "diff": v - p["paper"] if math.isfinite(v) and math.isfinite(p["paper"]) else math.nan,
-                     "n": n, "status": st, "in_paper": True})
+                     "n": n, "status": st, "in_paper": True, "differs": differs(p["dataset"], m, v, n)})
     if extra_methods:
         paper_methods = {aliases.get(m, m) for m in paper_long["method"]}
         for m in dict.fromkeys(ours["method"]):
@@ -292,7 +376,8 @@ def compare(paper_long, aggregates, metrics: dict, *, dataset: str | None = None
                     v, n, st = our_value(t, m, metric)
                     cand.append({**c, "method": m, "our_task": t, "our_method": m, "metric": metric,
                                  "paper": math.nan, "ours": v, "diff": math.nan, "n": n,
-                                 "status": NOT_REPORTED if st == "ok" else st, "in_paper": False})
+                                 "status": NOT_REPORTED if st == "ok" else st, "in_paper": False,
+                                 "differs": differs(c["dataset"], m, v, n)})
             if any(math.isfinite(r["ours"]) for r in cand):
                 rows += cand
     out = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
@@ -300,17 +385,20 @@ def compare(paper_long, aggregates, metrics: dict, *, dataset: str | None = None
     return out
 
 
-def yeh_comparison(aggregates, paper, extra_methods=True):
-    """Yeh et al.'s table (SSIM / mean per-image PSNR) beside ours."""
-    return compare(yeh_paper_long(paper), aggregates, YEH_METRICS, extra_methods=extra_methods)
+def yeh_comparison(aggregates, paper, extra_methods=True, setting=None):
+    """Yeh et al.'s table (SSIM / mean per-image PSNR) beside ours; ``setting``
+    (:func:`run_setting`) marks our cells whose setting differs from the paper's."""
+    return compare(yeh_paper_long(paper), aggregates, YEH_METRICS, extra_methods=extra_methods,
+                   setting=setting, paper="yeh2018")
 
 
 def iagan_comparison(aggregates, paper, table: str, dataset: str = "celeba", task_sigma=None,
-                     extra_methods=True):
+                     extra_methods=True, setting=None):
     """IAGAN Table ``table`` (PSNR of the mean MSE / LPIPS) beside ours; ours go
-    into the ``dataset`` columns."""
+    into the ``dataset`` columns; ``setting`` as in :func:`yeh_comparison`."""
     return compare(iagan_paper_long(paper, tables=(str(table),)), aggregates, IAGAN_METRICS,
-                   dataset=dataset, task_sigma=task_sigma, extra_methods=extra_methods)
+                   dataset=dataset, task_sigma=task_sigma, extra_methods=extra_methods, setting=setting,
+                   paper="iagan")
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -333,9 +421,17 @@ def comparison_grid(comp, metrics: dict, method_labels=None) -> tuple[list[str],
     """The paper layout as a grid: header and rows ``[method, source, cell per column]``.
 
     Sources per paper method: 'paper', 'ours (n=..)', 'ours − paper'; our
-    methods the paper lacks get one 'ours' row.
+    methods the paper lacks get one 'ours' row.  Our cells (and their
+    differences) whose setting differs from the paper's end in a footnote
+    symbol (:func:`comparison_footnotes`).
     """
     labels = {**METHOD_LABELS, **(method_labels or {})}
+    marks = setting_marks(comp)
+
+    def mark(cell, rs):
+        d = next((r.get("differs") for r in rs if r and isinstance(r.get("differs"), str) and r.get("differs")), "")
+        return f"{cell} {marks[d]}" if d in marks else cell
+
     mets = [m for m in metrics if m in set(comp["metric"])] or list(metrics)
     cols = list(dict.fromkeys(comp["column"]))
     header = ["method", ""] + [f"{c}" for c in cols]
@@ -352,10 +448,14 @@ def comparison_grid(comp, metrics: dict, method_labels=None) -> tuple[list[str],
             dig = [metrics[m][2] for m in mets]
             cells["paper"].append(_cell([_num(r["paper"], d) if r else None for r, d in zip(rs, dig)],
                                         [NOT_REPORTED] * len(rs), NOT_REPORTED))
-            cells["ours"].append(_cell([_num(r["ours"], d) if r else None for r, d in zip(rs, dig)],
-                                       [r["status"] if r else NOT_RUN for r in rs], NOT_RUN))
-            cells["diff"].append(_cell([_num(r["diff"], d, signed=True) if r else None for r, d in zip(rs, dig)],
-                                       ["ok"] * len(rs), "—"))
+            ours = [_num(r["ours"], d) if r else None for r, d in zip(rs, dig)]
+            diff = [_num(r["diff"], d, signed=True) if r else None for r, d in zip(rs, dig)]
+            cells["ours"].append(_cell(ours, [r["status"] if r else NOT_RUN for r in rs], NOT_RUN))
+            cells["diff"].append(_cell(diff, ["ok"] * len(rs), "—"))
+            if any(v is not None for v in ours):
+                cells["ours"][-1] = mark(cells["ours"][-1], rs)
+            if any(v is not None for v in diff):
+                cells["diff"][-1] = mark(cells["diff"][-1], rs)
             ns |= {int(r["n"]) for r in rs if r and r["n"] is not None and not pd_isna(r["n"])}
         n_txt = f" (n={ns.pop()})" if len(ns) == 1 else (f" (n={min(ns)}–{max(ns)})" if ns else "")
         if in_paper:
@@ -402,12 +502,19 @@ def comparison_markdown(comp, metrics: dict, title: str = "", note: str = "", me
     out += [f"Cells: {what}. " + (note or ""), ""]
     out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(r) + " |" for r in grid]
+    out += [x for f in comparison_footnotes(comp) for x in ("", f)]
     return "\n".join(out) + "\n"
+
+
+def md_cell(s) -> str:
+    """Text safe inside a Markdown table cell (pipes escaped, one line)."""
+    return str(s).replace("|", "\\|").replace("\n", " ")
 
 
 def _tex(s: str) -> str:
     rep = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-           "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+           "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+           "†": r"\textdagger{}", "‡": r"\textdaggerdbl{}", "§": r"\S{}", "¶": r"\P{}", "×": r"$\times$"}
     s = "".join(rep.get(ch, ch) for ch in s)
     return s.replace("−", "$-$").replace("—", "---").replace("–", "--")
 
@@ -426,6 +533,7 @@ def comparison_latex(comp, metrics: dict, caption: str = "", label: str = "", me
                  r"\emph{" + _tex(c) + "}" for c in row]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\par{\footnotesize " + _tex(f) + r"}\par" for f in comparison_footnotes(comp)]
     if caption:
         lines.append(r"\caption{" + _tex(f"{caption} Cells: {what}.") + "}")
     if label:
@@ -466,6 +574,10 @@ tr.paper td { border-top: 2px solid #888; }
 tr.diff td { color: #444; font-style: italic; }
 td.missing { color: #999; }
 p.note { max-width: 60em; color: #333; }
+td.text { text-align: left; white-space: normal; max-width: 40em; }
+td.held { color: #1a7f37; font-weight: 600; }
+td.not-held { color: #b42318; font-weight: 600; }
+td.not-run { color: #999; }
 """
 
 
@@ -476,6 +588,11 @@ def _html_page(title: str, note: str, table_html: str) -> str:
             f"<title>{escape(title)}</title><style>{_HTML_STYLE}</style></head><body>\n"
             f"<h2>{escape(title)}</h2>\n" + (f"<p class=\"note\">{escape(note)}</p>\n" if note else "")
             + table_html + "\n</body></html>\n")
+
+
+def html_page(title: str, note: str, table_html: str) -> str:
+    """A standalone HTML page (the tables' style) around ``table_html``."""
+    return _html_page(title, note, table_html)
 
 
 def comparison_html(comp, metrics: dict, title: str = "", note: str = "", method_labels=None) -> str:
@@ -491,10 +608,12 @@ def comparison_html(comp, metrics: dict, title: str = "", note: str = "", method
         if row[0] and kind != "paper":
             kind += " paper"  # first row of a method block that has no paper row
         cells = [f"<td class=\"method\">{escape(row[0])}</td>", f"<td class=\"source\">{escape(row[1])}</td>"]
-        cells += [f"<td class=\"missing\">{escape(c)}</td>" if c in words else f"<td>{escape(c)}</td>"
+        cells += [f"<td class=\"missing\">{escape(c)}</td>" if c in words or c.startswith(FAILED)
+                  else f"<td>{escape(c)}</td>"
                   for c in row[2:]]
         out.append(f"<tr class=\"{kind}\">" + "".join(cells) + "</tr>")
     out.append("</table>")
+    out += [f"<p class=\"note\">{escape(f)}</p>" for f in comparison_footnotes(comp)]
     return _html_page(title, f"Cells: {what}. {note}".strip(), "\n".join(out))
 
 

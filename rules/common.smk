@@ -1,19 +1,48 @@
 # Shared helpers: config validation, result paths, shard helpers, final targets.
 import math
+import os
 import sys
 import time
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+import yaml
+
+from snakemake.common.configfile import load_configfile
+from snakemake.utils import min_version, update_config, validate
 
 min_version("9.0")
 
 START_TIME = time.time()
 
+# An experiment's effective configuration is exactly one file plus the schema's
+# defaults: the --configfile given, else the demo (config/config.yaml), with
+# --config KEY=VALUE overrides on top.  It is written to results/<name>/config.yaml.
+DEMO_CONFIG = Path(workflow.basedir) / "config" / "config.yaml"
+if not workflow.overwrite_configfiles:
+    _effective = load_configfile(str(DEMO_CONFIG))
+    update_config(_effective, config)  # the --config overrides
+    config.clear()
+    config.update(_effective)
+    CONFIG_SOURCE = "config/config.yaml (the demo: no --configfile given)"
+else:
+    CONFIG_SOURCE = ", ".join(
+        os.path.relpath(p) if Path(p).is_relative_to(Path.cwd()) else str(p)
+        for p in workflow.overwrite_configfiles
+    )
+
+# method_params the file itself sets (the schema's defaults fill in every method's)
+_GIVEN_METHOD_PARAMS = list(config.get("method_params") or {})
 validate(config, schema="../config/schema.yaml", set_default=True)
 
 # The library does the work; the workflow only wires artifacts together.
 import ganrestore
+from ganrestore.configcheck import (
+    ConfigError,
+    check_config,
+    check_integers,
+    check_name,
+    check_pairs,
+)
 from ganrestore.methods import available as available_methods, get_method
 from ganrestore.pipeline import method_config, n_shards, shard_bounds
 from ganrestore.tasks import make_task
@@ -21,6 +50,17 @@ from ganrestore.tasks import make_task
 
 def _config_error(msg):
     raise ValueError(f"config error: {msg}")
+
+
+# What JSON Schema cannot say (safe name, integers that are ints, per-task
+# blocks, md5 override names).
+with open(Path(workflow.basedir) / "config" / "schema.yaml") as _f:
+    CONFIG_SCHEMA = yaml.safe_load(_f)
+try:
+    check_name(config["name"])
+    check_integers(config, CONFIG_SCHEMA)
+except ConfigError as e:
+    _config_error(str(e))
 
 
 TASKS = {}
@@ -41,12 +81,17 @@ for _m in config["methods"]:
             f"methods: {_m!r} starts from {_up!r}'s output: add {_up!r} to methods"
         )
 
-for _m in config["method_params"]:
-    if _m not in config["methods"]:
-        print(
-            f"ganrestore: note: method_params.{_m} is set but {_m!r} is not in methods",
-            file=sys.stderr,
-        )
+try:
+    _NOTES = check_config(config, CONFIG_SCHEMA)
+except ConfigError as e:
+    _config_error(str(e))
+_NOTES += [
+    f"method_params.{_m} is set but {_m!r} is not in methods"
+    for _m in _GIVEN_METHOD_PARAMS
+    if _m not in config["methods"]
+]
+for _note in _NOTES:
+    print(f"ganrestore: note: {_note}", file=sys.stderr)
 
 
 def resolve_checkpoint_stem(stem):
@@ -103,6 +148,13 @@ def mcfg(method, task):
     return method_config(config["method_params"], method, task)
 
 
+# each configured (task, method)'s merged parameters pass the method's own check
+try:
+    check_pairs(config, TASKS, mcfg)
+except ConfigError as e:
+    _config_error(str(e))
+
+
 def restore_path(task, method, shard):
     return f"{results_dir()}/restore/{task}/{method}/s{config['shard_size']}-{int(shard):03d}.npz"
 
@@ -146,13 +198,14 @@ def _data_path(source, key, required=False):
     return (path or "") if required else path
 
 
+# (key, function returning the path, "dir" | "file" | None: what it must be)
 CONFIG_PATHS = [
-    ("data.folder.dir", lambda: _data_path("folder", "dir", required=True)),
-    ("data.celebahq.dir", lambda: _data_path("celebahq", "dir")),
-    ("data.celebahq.archive", lambda: _data_path("celebahq", "archive")),
-    ("data.celeba.dir", lambda: _data_path("celeba", "dir")),
-    ("data.celeba.archive", lambda: _data_path("celeba", "archive")),
-    ("prior.checkpoint", lambda: _prior_weights()),
+    ("data.folder.dir", lambda: _data_path("folder", "dir", required=True), "dir"),
+    ("data.celebahq.dir", lambda: _data_path("celebahq", "dir"), "dir"),
+    ("data.celebahq.archive", lambda: _data_path("celebahq", "archive"), "file"),
+    ("data.celeba.dir", lambda: _data_path("celeba", "dir"), "dir"),
+    ("data.celeba.archive", lambda: _data_path("celeba", "archive"), "file"),
+    ("prior.checkpoint", lambda: _prior_weights(), "file"),
 ]
 
 
@@ -168,12 +221,19 @@ def _prior_weights():
 
 
 def check_config_paths():
-    for key, path_of in CONFIG_PATHS:
+    for key, path_of, kind in CONFIG_PATHS:
         path = path_of()
         if path == "":
             _config_error(f"{key}: not set")
-        if path is not None and not Path(str(path)).exists():
+        if path is None:
+            continue
+        p = Path(str(path))
+        if not p.exists():
             _config_error(f"{key}: {path} does not exist")
+        if kind == "dir" and not p.is_dir():
+            _config_error(f"{key}: {path} is not a folder")
+        if kind == "file" and not p.is_file():
+            _config_error(f"{key}: {path} is not a file")
 
 
 def get_final_output():

@@ -2,7 +2,16 @@
 # (snakemake --lint: no functions beside rules).  Included by that file; every
 # rule file shares one namespace, so nothing else changes.
 
+import json
+import re
+from pathlib import Path
+
 from ganrestore.methods.classical import LOWRANK_DEFAULTS, TV_DEFAULTS
+
+
+def plain_config():
+    """The validated config as plain dicts and lists (for YAML)."""
+    return json.loads(json.dumps(config))
 
 
 def evaluated_pairs():
@@ -18,7 +27,9 @@ def metrics_csv(task, method):
 
 
 def report_params():
-    """What every caption states: experiment, images, tasks, methods."""
+    """What every caption states: experiment, images, tasks, methods; and the
+    prior and the methods using it (the paper tables mark our cells whose
+    setting differs from the paper's: ganrestore.tables.run_setting)."""
     return {
         "name": config["name"],
         "n_test": n_images("test"),
@@ -28,6 +39,42 @@ def report_params():
         "seed": config["seed"],
         "image_size": config["image_size"],
         "lpips": bool(LPIPS_SOURCE or os.path.exists(LPIPS_WEIGHTS)),
+        "prior": prior_setting(),
+        "prior_methods": [m for m in config["methods"] if get_method(m).needs_prior],
+    }
+
+
+def prior_setting():
+    """The GAN prior as the papers' settings describe one: ``{arch, resolution,
+    data, width}`` (e.g. dcgan, 64, celeba, 64), from the training settings when
+    the workflow trains it, else from the checkpoint's JSON sidecar; None when
+    no configured method uses a prior."""
+    if not any(get_method(m).needs_prior for m in config["methods"]):
+        return None
+    prior = config["prior"]
+    if prior.get("train", False):
+        training = prior.get("training") or {}
+        name, width = "dcgan64_generator", training.get("ngf")
+        data = str(training.get("data", "teacher"))
+    else:
+        sidecar = Path(f"{resolve_checkpoint_stem(prior['checkpoint'])}.json")
+        meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+        arch = meta.get("G", {}).get("arch", {})
+        name, width = arch.get("name", "unknown"), arch.get("ngf")
+        data = str(
+            meta.get("data", {}).get("source")
+            or meta.get("training", {}).get("data", "unknown")
+        )
+    m = re.match(r"([a-z]+?)(\d+)", name)
+    if data.startswith("split:"):
+        data = config["data"]["source"]
+    elif data.startswith("teacher"):
+        data = "gan-face-generate samples"
+    return {
+        "arch": m[1] if m else name,
+        "resolution": int(m[2]) if m else None,
+        "data": data,
+        "width": width,
     }
 
 

@@ -25,6 +25,31 @@ PAPER_TABLE_TITLES = {
 FIGURES = ["qualitative", "perception_distortion", "psnr_distributions", "traces"]
 
 
+rule effective_config:
+    """The experiment's effective configuration: its file plus the schema's
+    defaults (rewritten whenever the configuration changes)."""
+    output:
+        yaml=f"{results_dir()}/config.yaml",
+        html=report(
+            f"{results_dir()}/config.html",
+            caption="../report/effective_config.rst",
+            category="Configuration",
+            labels={"file": "effective configuration"},
+        ),
+    log:
+        f"{results_dir()}/logs/report/effective_config.log",
+    benchmark:
+        f"{results_dir()}/benchmarks/report/effective_config.tsv"
+    conda:
+        "../envs/eval.yaml"
+    threads: 1
+    params:
+        config=plain_config(),
+        source=CONFIG_SOURCE,
+    script:
+        "../scripts/effective_config.py"
+
+
 rule tables:
     """The papers' tables (Yeh et al.; IAGAN Tables 1-4) with our numbers beside
     them (HTML, Markdown, CSV, LaTeX), and the table of all our results."""
@@ -87,4 +112,8 @@ rule figures:
         "../scripts/figures.py"
 
 
-EXTRA_FINAL_OUTPUTS += list(rules.tables.output) + list(rules.figures.output)
+EXTRA_FINAL_OUTPUTS += (
+    list(rules.effective_config.output)
+    + list(rules.tables.output)
+    + list(rules.figures.output)
+)

@@ -17,18 +17,22 @@ with script_logging(sm.log[0], sm.threads):
     where = (f"Ours: experiment `{info['name']}` ({info['source']} data, {info['n_test']} test images, "
              f"{info['image_size']}px, seed {info['seed']}).")
     legend = ("'not run': no result of ours; 'n/a': the method does not apply to the task; "
-              "'not reported': the paper gives no number; 'not computed': the metric was not computed.")
+              "'not reported': the paper gives no number; 'not computed': the metric was not computed. "
+              "†, ‡, ...: our cell's setting (data set, image size, prior, number of test images) differs from "
+              "the paper's, as its footnote lists.")
+    setting = T.run_setting(info)  # our setting, against which each cell is marked
 
     yeh, iagan = T.read_paper_csv(sm.input.yeh), T.read_paper_csv(sm.input.iagan)
     for table in sm.params.tables:
         if table == "yeh2018":
-            comp, metrics, paper = T.yeh_comparison(aggs, yeh), T.YEH_METRICS, yeh
+            comp, metrics, paper = T.yeh_comparison(aggs, yeh, setting=setting), T.YEH_METRICS, yeh
             title = "Yeh et al. (ICASSP 2018): SSIM / PSNR"
-            conv = "PSNR = mean of per-image PSNR (dB). " + T.colorize_note(sm.params.colorize)
+            conv = ("PSNR = mean of per-image PSNR (dB). The slides do not state the test-set size, so the "
+                    "number of images is not compared. " + T.colorize_note(sm.params.colorize))
         else:
             k = table.removeprefix("iagan")
             comp = T.iagan_comparison(aggs, iagan, k, dataset=sm.params.dataset,
-                                      task_sigma=dict(sm.params.task_sigma))
+                                      task_sigma=dict(sm.params.task_sigma), setting=setting)
             metrics, paper = T.IAGAN_METRICS, iagan
             title = f"IAGAN (arXiv 1906.05284) Table {k}: PSNR / LPIPS"
             conv = (f"PSNR = PSNR of the mean MSE (IAGAN's convention); ours fill the "

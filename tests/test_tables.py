@@ -235,3 +235,101 @@ def test_colorize_note_says_how_each_configured_baseline_colourises():
     only_tv = colorize_note({"tv": "generic"})
     assert "low-rank" not in only_tv and "sparse" not in only_tv and "luma operator" in only_tv
     assert colorize_note({}) == ""
+
+
+# ----------------------------------------------------------------------------- setting markers
+YEH_PRIOR = {"arch": "dcgan", "resolution": 64, "data": "celeba", "width": 64}
+DEMO_PRIOR = {"arch": "dcgan", "resolution": 64, "data": "gan-face-generate samples", "width": 32}
+GAN_METHODS = ["yeh", "csgm", "iagan"]
+
+
+def _setting(source="celeba", image_size=64, prior=YEH_PRIOR):
+    return T.run_setting({"source": source, "image_size": image_size, "prior": prior,
+                          "prior_methods": GAN_METHODS, "name": "x"})
+
+
+def _marked_cells(md):
+    """(method label, cell) of every cell of ours that ends in a footnote symbol."""
+    out, label = [], ""
+    for ln in md.splitlines():
+        if not ln.startswith("| ") or ln.startswith(("| method", "|---")):
+            continue
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        label = cells[0] or label
+        out += [(label, cells[1], c) for c in cells[2:] if c.endswith(("†", "‡", "§", "¶"))]
+    return out
+
+
+def test_no_marker_when_the_setting_matches_the_paper(yeh):
+    aggs = AGGS + [_agg("inpaint_center32", "yeh", 23.0, 22.0, 0.8)]
+    comp = T.yeh_comparison(aggs, yeh, setting=_setting())
+    assert set(comp["differs"]) == {""}
+    md = T.comparison_markdown(comp, T.YEH_METRICS)
+    assert not _marked_cells(md) and "differs from the paper" not in md
+    # the slides do not state Yeh et al.'s number of images: n is never compared there
+    assert T.setting_differences(T.PAPER_SETTINGS[("yeh2018", "celeba")], _setting(), "tv", 3) == ""
+
+
+def test_markers_say_exactly_which_settings_differ(yeh):
+    aggs = [_agg("inpaint_center32", "tv", 22.5, 21.0, 0.75), _agg("inpaint_center32", "yeh", 23.0, 22.0, 0.8)]
+    comp = T.yeh_comparison(aggs, yeh, setting=_setting(source="demo", prior=DEMO_PRIOR))
+    md = T.comparison_markdown(comp, T.YEH_METRICS)
+    marked = _marked_cells(md)
+    # tv: ours and ours - paper on inpainting; yeh likewise; nothing else has a value of ours
+    assert [(lab, src) for lab, src, _ in marked] == [("TV", "ours (n=8)"), ("TV", "ours − paper"),
+                                                       ("Yeh et al.", "ours (n=8)"), ("Yeh et al.", "ours − paper")]
+    tv_sym, yeh_sym = marked[0][2][-1], marked[2][2][-1]
+    assert tv_sym != yeh_sym  # the prior only matters to the GAN method
+    notes = {ln[0]: ln for ln in md.splitlines() if "differs from the paper" in ln}
+    assert set(notes) == {tv_sym, yeh_sym}
+    assert "data set demo faces (paper: CelebA)" in notes[tv_sym] and "prior" not in notes[tv_sym]
+    assert "image size" not in notes[tv_sym] and "test images" not in notes[tv_sym]
+    assert "prior DCGAN 64×64 (width 32) trained on gan-face-generate samples" in notes[yeh_sym]
+    assert "(paper: DCGAN 64×64 trained on CelebA)" in notes[yeh_sym]
+    # cells without a value of ours are never marked
+    assert "not run †" not in md and "not run ‡" not in md
+
+
+def test_iagan_markers_compare_size_prior_and_number_of_images(iagan):
+    began = {"arch": "began", "resolution": 128, "data": "celeba"}
+    paper_like = [_agg("sr4", "iagan", 24.0, 23.5, 0.7, 0.1, n=100),
+                  _agg("sr4", "bicubic", 25.5, 25.0, 0.8, 0.2, n=100)]
+    comp = T.iagan_comparison(paper_like, iagan, "2", setting=_setting(image_size=128, prior=began))
+    assert set(comp["differs"]) == {""}
+    # 64 px images and 8 test images: every cell of ours is marked (no GAN method in Table 2 here)
+    comp = T.iagan_comparison(AGGS, iagan, "2", setting=_setting(prior=began))
+    md = T.comparison_markdown(comp, T.IAGAN_METRICS)
+    marked = _marked_cells(md)
+    assert {lab for lab, _, _ in marked} == {"Bicubic", "Input (A_input y) (not in paper)", "TV (not in paper)"}
+    note = next(ln for ln in md.splitlines() if ln.startswith("†"))
+    assert "image size 64×64 (paper: 128×128)" in note and "8 test images (paper: 100)" in note
+    assert "data set" not in note and "prior" not in note
+    comp3 = T.iagan_comparison(AGGS, iagan, "3", setting=_setting(prior=began))
+    r = _row(comp3, method="iagan", dataset="celeba", task="sr4", metric="psnr")
+    assert r.differs == "image size 64×64 (paper: 128×128); 8 test images (paper: 100)"  # same prior as the paper
+    comp3 = T.iagan_comparison(AGGS, iagan, "3", setting=_setting(prior=YEH_PRIOR))
+    r = _row(comp3, method="iagan", dataset="celeba", task="sr4", metric="psnr")
+    assert "prior DCGAN 64×64 (width 64) trained on CelebA (paper: BEGAN 128×128 trained on CelebA)" in r.differs
+    assert _row(comp3, method="iagan", dataset="celebahq", task="sr8", metric="psnr").differs == ""  # not run
+    # every format carries the footnote; LaTeX stays well formed
+    for text in (T.comparison_html(comp3, T.IAGAN_METRICS), T.comparison_latex(comp3, T.IAGAN_METRICS)):
+        assert "differs from the paper" in text
+    tex = T.comparison_latex(comp3, T.IAGAN_METRICS)
+    assert r"\textdagger{}" in tex and tex.count("{") - tex.count(r"\{") == tex.count("}") - tex.count(r"\}")
+    spec = re.search(r"\\begin\{tabular\}\{([lc]+)\}", tex).group(1)
+    assert all(ln.count(" & ") == len(spec) - 1 for ln in tex.splitlines() if ln.endswith(r"\\"))
+
+
+def test_a_result_with_failed_images_is_never_a_normal_cell(yeh):
+    """Issue 13: 1 of 8 images flagged (diverged / no progress) -> the cell says so
+    instead of the mean of the other 7; the summary status says it too."""
+    aggs = [dict(_agg("inpaint_center32", "tv", 22.5, 21.0, 0.75), n_failed=1),
+            _agg("sr4", "tv", 21.0, 20.0, 0.70)]
+    comp = T.yeh_comparison(aggs, yeh)
+    md = T.comparison_markdown(comp, T.YEH_METRICS)
+    assert "failed (1 of 8 images)" in md
+    assert "22.50" not in md and "21.00" in md
+    html = T.comparison_html(comp, T.YEH_METRICS)
+    assert '<td class="missing">failed (1 of 8 images)</td>' in html
+    rows = T.summary_rows(aggs, [("inpaint_center32", "tv", True), ("sr4", "tv", True)])
+    assert rows[0]["status"] == "1 failed" and rows[1]["status"] == "ok"
