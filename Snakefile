@@ -31,13 +31,16 @@ rule all:
 
 onstart:
     print(f"ganrestore: experiment '{config['name']}', results in {results_dir()}/")
+    start_job_server()
 
 
 onsuccess:
+    stop_job_server()
     print(f"ganrestore: done, total wall time {time.time() - START_TIME:.1f} s")
 
 
 onerror:
+    stop_job_server()
     print(
         f"ganrestore: FAILED after {time.time() - START_TIME:.1f} s (see the logs above)"
     )

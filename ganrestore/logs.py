@@ -8,6 +8,19 @@ import sys
 from pathlib import Path
 
 
+def set_threads(n: int) -> None:
+    """Cap the job's compute threads at ``n``: torch's intra-op pool when torch is
+    imported, else the variables torch and BLAS read when they start (a job that
+    never imports torch does not pay ~2 s to import it here)."""
+    import os
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
 @contextlib.contextmanager
 def script_logging(log_path=None, threads: int | None = None):
     """Send logging, warnings and stderr (tqdm) to ``log_path`` for the duration.
@@ -16,9 +29,7 @@ def script_logging(log_path=None, threads: int | None = None):
     logged with their traceback and re-raised so the job fails.
     """
     if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
+        set_threads(int(threads))
     if not log_path:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         yield

@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+# scikit-image's metrics (and SciPy's statistics) are imported where used: they
+# cost ~1 s of start-up, which a job that never computes a metric should not pay.
 
 SSIM_KW = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0)
 
@@ -29,12 +31,16 @@ def mse(x_hat, x) -> np.ndarray:
 
 def psnr(x_hat, x) -> np.ndarray:
     """Per-image PSNR in dB of batches (B,3,H,W) in [0,1] (scikit-image)."""
+    from skimage.metrics import peak_signal_noise_ratio
+
     a, b = _hwc(x_hat), _hwc(x)
     return np.array([peak_signal_noise_ratio(bi, ai, data_range=1.0) for ai, bi in zip(a, b)])
 
 
 def ssim(x_hat, x) -> np.ndarray:
     """Per-image SSIM (scikit-image, Wang et al. settings, channel mean)."""
+    from skimage.metrics import structural_similarity
+
     a, b = _hwc(x_hat), _hwc(x)
     return np.array([structural_similarity(bi, ai, channel_axis=-1, **SSIM_KW) for ai, bi in zip(a, b)])
 

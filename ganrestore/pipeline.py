@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import io, metrics
+from . import io
 from .methods import Restoration, get_method, run_method
 from .seeding import image_seeds
 from .tasks import corrupt, make_task
@@ -152,6 +152,9 @@ def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, 
 
     ``extra_metrics``: name -> callable(x_hat, x) -> (B,) array (e.g. LPIPS).
     """
+    from . import metrics  # noqa: PLC0415  (scikit-image / SciPy: only evaluate jobs pay for them)
+
+    t0 = time.perf_counter()
     x_all, ids_all = io.load_split(split_path)
     index = {i: k for k, i in enumerate(ids_all)}
     rows, per = [], {m: [] for m in METRIC_COLUMNS + list(extra_metrics or {})}
@@ -194,5 +197,17 @@ def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, 
     mses = np.asarray(per["mse"], float)
     agg["psnr_of_mean_mse"] = metrics.psnr_of_mean_mse(mses[np.isfinite(mses)]) if np.isfinite(mses).any() else math.nan
     agg["seconds_per_image"] = float(np.nanmean([r.get("seconds", np.nan) for r in rows]))
+    agg["evaluate_seconds"] = time.perf_counter() - t0     # this job's work (benchmarks/bench_workflow.py)
     io.write_json_atomic(out_json, agg)
     return agg
+
+
+def evaluate_job(split_path, shard_paths, task_name: str, method: str, out_csv, out_json,
+                 lpips_weights=None) -> dict:
+    """The evaluate rule's job: :func:`run_evaluate` with LPIPS when its weights are given."""
+    extra = {}
+    if lpips_weights:
+        from .metrics import lpips_metric  # noqa: PLC0415
+
+        extra["lpips"] = lpips_metric(lpips_weights)
+    return run_evaluate(split_path, list(shard_paths), task_name, method, out_csv, out_json, extra_metrics=extra)

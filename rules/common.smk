@@ -94,6 +94,38 @@ for _note in _NOTES:
     print(f"ganrestore: note: {_note}", file=sys.stderr)
 
 
+# The local job server (ganrestore.jobserver): short jobs fork from one process
+# that imported torch once, instead of each paying 2-5 s of start-up.  Local
+# runs only (cluster jobs and --sdm conda run every job in its own process);
+# GANRESTORE_NO_JOBSERVER=1 turns it off.
+JOB_SERVER = {}
+
+
+def start_job_server():
+    from snakemake.settings.types import DeploymentMethod
+
+    from ganrestore import jobserver
+
+    if os.environ.get("GANRESTORE_NO_JOBSERVER") or not workflow.local_exec:
+        return
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return
+    try:
+        JOB_SERVER["proc"], JOB_SERVER["path"] = jobserver.start()
+    except (OSError, RuntimeError) as e:
+        print(
+            f"ganrestore: no job server ({e}); every job starts its own Python",
+            file=sys.stderr,
+        )
+
+
+def stop_job_server():
+    from ganrestore import jobserver
+
+    if JOB_SERVER:
+        jobserver.stop(JOB_SERVER.pop("proc"), JOB_SERVER.pop("path"))
+
+
 def resolve_checkpoint_stem(stem):
     """A relative checkpoint stem names a file of the working directory or, failing
     that, one shipped with the ganrestore checkout (the committed demo prior), so a

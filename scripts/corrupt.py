@@ -1,9 +1,10 @@
-"""Snakemake script: corrupt one split with one task (thin; logic in ganrestore.pipeline)."""
+"""Snakemake script: corrupt one split with one task (thin; logic in
+ganrestore.pipeline.run_corrupt; run in the local job server when there is one)."""
 
-from ganrestore.logs import script_logging
-from ganrestore.pipeline import run_corrupt
+from ganrestore import jobserver
 
 sm = snakemake  # noqa: F821
 
-with script_logging(sm.log[0], sm.threads):
-    run_corrupt(sm.input[0], sm.wildcards.task, sm.params.image_size, sm.params.seed, sm.output[0])
+jobserver.run("ganrestore.pipeline:run_corrupt", dict(
+    split_path=str(sm.input[0]), task_name=sm.wildcards.task, image_size=sm.params.image_size,
+    global_seed=sm.params.seed, out_path=str(sm.output[0])), sm.log[0], sm.threads)

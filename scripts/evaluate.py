@@ -1,15 +1,12 @@
-"""Snakemake script: per-image metrics of one (task, method) (thin; logic in ganrestore.pipeline)."""
+"""Snakemake script: per-image metrics of one (task, method) (thin; logic in
+ganrestore.pipeline.evaluate_job; run in the local job server when there is one)."""
 
-from ganrestore.logs import script_logging
-from ganrestore.pipeline import run_evaluate
+from ganrestore import jobserver
 
 sm = snakemake  # noqa: F821
 
-with script_logging(sm.log[0], sm.threads):
-    extra = {}
-    if "lpips" in sm.input.keys():  # LPIPS weights available (rules/lpips.smk)
-        from ganrestore.metrics import lpips_metric
-
-        extra["lpips"] = lpips_metric(sm.input.lpips)
-    run_evaluate(sm.input.data, list(sm.input.shards), sm.wildcards.task, sm.wildcards.method,
-                 sm.output.csv, sm.output.json, extra_metrics=extra)
+jobserver.run("ganrestore.pipeline:evaluate_job", dict(
+    split_path=str(sm.input.data), shard_paths=[str(p) for p in sm.input.shards],
+    task_name=sm.wildcards.task, method=sm.wildcards.method, out_csv=str(sm.output.csv),
+    out_json=str(sm.output.json),
+    lpips_weights=str(sm.input.lpips) if "lpips" in sm.input.keys() else None), sm.log[0], sm.threads)

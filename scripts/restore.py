@@ -1,18 +1,19 @@
-"""Snakemake script: restore one shard with one method (thin; logic in ganrestore.pipeline)."""
+"""Snakemake script: restore one shard with one method (thin; logic in
+ganrestore.pipeline.run_restore; run in the local job server when there is one,
+see ganrestore.jobserver)."""
 
-from ganrestore.logs import script_logging
-from ganrestore.pipeline import run_restore
+from ganrestore import jobserver
 
 sm = snakemake  # noqa: F821
 
-with script_logging(sm.log[0], sm.threads):
-    cfg = dict(sm.params.cfg)
-    named = {k: v for k, v in sm.input.items()}
-    extra = {k: v for k, v in named.items() if k not in ("y", "upstream", "prior", "prior_weights")}
-    if extra:
-        cfg["extra_inputs"] = extra
-    start, stop = sm.params.bounds
-    run_restore(named["y"], sm.wildcards.task, sm.wildcards.method, cfg, sm.params.image_size,
-                sm.params.seed, start, stop, sm.output[0],
-                prior_path=named.get("prior"), upstream_path=named.get("upstream"),
-                microbatch=sm.params.microbatch)
+cfg = dict(sm.params.cfg)
+named = {k: str(v) for k, v in sm.input.items()}
+extra = {k: v for k, v in named.items() if k not in ("y", "upstream", "prior", "prior_weights")}
+if extra:
+    cfg["extra_inputs"] = extra
+start, stop = sm.params.bounds
+jobserver.run("ganrestore.pipeline:run_restore", dict(
+    corrupt_path=named["y"], task_name=sm.wildcards.task, method=sm.wildcards.method, cfg=cfg,
+    image_size=sm.params.image_size, global_seed=sm.params.seed, start=start, stop=stop,
+    out_path=str(sm.output[0]), prior_path=named.get("prior"), upstream_path=named.get("upstream"),
+    microbatch=sm.params.microbatch), sm.log[0], sm.threads)

@@ -7,11 +7,15 @@ import pytest
 from workflow_helpers import copy_workflow, snakemake, write_config
 
 
-def test_dry_run_plans_one_job_per_task_method_shard(tmp_path):
+@pytest.mark.parametrize("profile", [None, "profiles/slurm"], ids=["local", "slurm"])
+def test_dry_run_plans_one_job_per_task_method_shard(tmp_path, profile):
+    """1000 images in shards of 100: one restore job per (task, method, shard),
+    locally and on the cluster profile (issue 14: fewer jobs never by merging them)."""
     wd = copy_workflow(tmp_path)
     cfg = write_config(wd, **{"data.demo.real_test": 4, "data.demo.generated_test": 996,
                                "shard_size": 100, "methods": ["input", "bicubic"]})
-    r = snakemake(wd, "-n", "--quiet", "rules", "--configfile", str(cfg))
+    extra = ["--workflow-profile", profile] if profile else []
+    r = snakemake(wd, "-n", "--quiet", "rules", *extra, "--configfile", str(cfg))
     assert r.returncode == 0, r.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", r.stdout + r.stderr, re.M))
     n_restore = int(counts["restore"])
@@ -56,6 +60,16 @@ def test_tiny_end_to_end_run_and_rerun_is_noop(tmp_path):
     r2 = snakemake(wd, "--cores", "2", "--configfile", str(cfg))
     assert r2.returncode == 0
     assert "Nothing to be done" in r2.stdout + r2.stderr
+    # issue 14: one method more recomputes that method's artifacts and the tables, nothing else
+    r3 = snakemake(wd, "-n", "--configfile", str(cfg), "--config", "methods=['input','bicubic','tv']")
+    assert r3.returncode == 0, r3.stderr[-3000:]
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:\s+\w+:.*\n)*?\s+wildcards: (.*)$", r3.stdout, re.M)
+    planned = set(re.findall(r"^(?:local)?rule (\w+):", r3.stdout, re.M))
+    per_image = [(rule, wc) for rule, wc in jobs if rule in ("restore", "evaluate", "corrupt")]
+    assert per_image and all("method=tv" in wc for _, wc in per_image), per_image
+    assert {"restore", "evaluate"} <= planned
+    assert planned <= {"restore", "evaluate", "summary", "tables", "figures", "claims", "effective_config",
+                       "all"}, planned
 
 
 @pytest.mark.slow
@@ -87,10 +101,11 @@ def test_report_holds_every_table_figure_claims_and_config(tmp_path):
 
 
 @pytest.mark.slow
-def test_changing_the_shard_size_changes_no_image_result(tmp_path):
+def test_changing_the_shard_size_changes_no_image_result(tmp_path, monkeypatch):
     """Issue 12: the same images restored in shards of 1 and of 3 give the same
     per-image PSNR (within 0.01 dB; by construction they are bitwise equal),
-    for the GAN methods that once depended on their batch-mates."""
+    for the GAN methods that once depended on their batch-mates.  The second run
+    also goes without the job server (issue 14): each job in its own process."""
     import csv
 
     wd = copy_workflow(tmp_path)
@@ -112,6 +127,7 @@ def test_changing_the_shard_size_changes_no_image_result(tmp_path):
     r = snakemake(wd, *targets, "--cores", "2", "--configfile", str(cfg))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     one = psnrs()
+    monkeypatch.setenv("GANRESTORE_NO_JOBSERVER", "1")
     r = snakemake(wd, *targets, "--cores", "2", "--configfile", str(cfg), "--config", "shard_size=3")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     three = psnrs()

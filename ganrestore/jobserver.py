@@ -1,0 +1,284 @@
+"""A local job server: run many short workflow jobs without paying Python's
+start-up (``import torch``, SciPy, scikit-image: 2-5 s) once per job.
+
+A workflow job is a process that imports the library and then works for a
+fraction of a second (an evaluation of 8 images takes 0.1-0.3 s inside a 5 s
+job).  On one machine, :func:`start` launches one server process that imports
+the heavy modules once and then *forks* a child per job: the child inherits
+the imported modules (copy-on-write), runs the job's function and exits.  The
+job's own process (the Snakemake script) stays a thin client that imports
+nothing heavy, sends ``(function, keyword arguments, log file, threads)`` over
+a Unix socket and waits for the answer.  Every job is still one Snakemake job
+with its own inputs, outputs, log and benchmark; only where its work runs
+changes.
+
+Guarantees:
+
+* **Same result as in-process.**  The child runs exactly :func:`run_local`
+  (the same function, the same logging, the same thread count); the server is
+  started with the BLAS thread variables a 1-thread job gets, and only jobs
+  with ``threads == 1`` are sent to it.  The server never runs a torch or BLAS
+  operation itself, so forking it is safe (no thread pool exists yet).
+* **Fallback.**  No server configured (``GANRESTORE_JOBSERVER`` unset), not
+  reachable, or dead mid-job: the job runs in its own process, as without a
+  server.  Cluster jobs and ``--sdm conda`` never use one (the workflow starts
+  the server only for local runs without per-rule environments).
+* **Nothing orphaned.**  A client that dies (Snakemake killed the job) closes
+  its connection; the child notices and kills itself.  The server exits when
+  its parent (Snakemake) exits or when asked to; it stays in Snakemake's
+  process group, so a kill of the group takes it and its children along.
+  Artifacts are written atomically either way.
+* **No code from the wire.**  Requests are JSON naming a function of the
+  ``ganrestore`` package (refused otherwise) and its keyword arguments.
+
+Limitation: Snakemake's benchmark files measure the client, so their wall
+time is right but memory and CPU columns do not include the forked child.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+ENV = "GANRESTORE_JOBSERVER"
+#: modules the server imports once, before forking any job
+PRELOAD = ("numpy", "torch", "scipy.stats", "scipy.ndimage", "skimage.metrics", "pandas",
+           "ganrestore.io", "ganrestore.pipeline", "ganrestore.metrics", "ganrestore.lpips",
+           "ganrestore.methods", "ganrestore.methods.gan", "ganrestore.methods.classical",
+           "ganrestore.priors.checkpoint", "ganrestore.tables", "ganrestore.claims")
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+# -- framing ------------------------------------------------------------------
+
+def _send(conn: socket.socket, obj) -> None:
+    data = json.dumps(obj).encode()
+    conn.sendall(struct.pack("!I", len(data)) + data)
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = conn.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        buf += chunk
+    return buf
+
+
+def _recv(conn: socket.socket):
+    (n,) = struct.unpack("!I", _recv_exact(conn, 4))
+    return json.loads(_recv_exact(conn, n).decode())
+
+
+# -- the job itself -------------------------------------------------------------
+
+def _resolve(target: str):
+    mod, _, fn = target.partition(":")
+    if not (mod == "ganrestore" or mod.startswith("ganrestore.")) or not fn.isidentifier():
+        raise ValueError(f"job server: refusing target {target!r} (only ganrestore functions)")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def run_local(target: str, kwargs: dict, log_path=None, threads: int | None = 1):
+    """Run ``target`` ('module:function') with ``kwargs`` in this process, its
+    logging and warnings in ``log_path`` (:func:`ganrestore.logs.script_logging`)."""
+    from .logs import script_logging
+
+    with script_logging(log_path, threads):
+        return _resolve(target)(**kwargs)
+
+
+def run(target: str, kwargs: dict, log_path=None, threads: int | None = 1) -> None:
+    """Run a job: in the job server when one is configured, reachable and the job
+    has one thread, else in this process (same function, same result)."""
+    path = os.environ.get(ENV)
+    if path and threads in (None, 1):
+        try:
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.settimeout(5)
+            conn.connect(path)
+            conn.settimeout(None)
+        except OSError:
+            conn = None
+        if conn is not None:
+            with conn:
+                try:
+                    _send(conn, {"target": target, "kwargs": kwargs, "log": str(log_path) if log_path else None,
+                                 "threads": 1})
+                    reply = _recv(conn)
+                except (OSError, ConnectionError, ValueError):
+                    reply = None          # the server or its child died: run here instead
+            if reply is not None:
+                if not reply.get("ok"):
+                    raise RuntimeError(f"job failed in the job server (see {log_path}): {reply.get('error')}")
+                return
+            print(f"ganrestore: job server at {path} did not answer; running {target} in-process",
+                  file=sys.stderr)
+    run_local(target, kwargs, log_path, threads)
+
+
+def describe(path, sleep: float = 0.0) -> None:
+    """Diagnostic job: write where it ran (pid, parent pid, torch threads) to
+    ``path`` as JSON, then sleep ``sleep`` seconds (tests, and a quick check that
+    a server answers: ``run('ganrestore.jobserver:describe', {'path': ...})``)."""
+    torch = sys.modules.get("torch")
+    info = {"pid": os.getpid(), "ppid": os.getppid(),
+            "torch_threads": torch.get_num_threads() if torch is not None else None,
+            "torch_preloaded": torch is not None}
+    Path(path).write_text(json.dumps(info))
+    time.sleep(float(sleep))
+
+
+# -- server ---------------------------------------------------------------------
+
+def _child(conn: socket.socket) -> int:
+    """In the forked child: read one request, run it, answer; exit status."""
+    try:
+        req = _recv(conn)
+    except (OSError, ConnectionError, ValueError):
+        return 2
+
+    def watchdog():
+        # the client closes the connection only after our answer, or when it was
+        # killed: then stop the work at once (outputs are written atomically)
+        try:
+            while conn.recv(1):
+                pass
+        except OSError:
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    try:
+        run_local(req["target"], req.get("kwargs") or {}, req.get("log"), req.get("threads", 1))
+        reply = {"ok": True}
+    except BaseException as e:  # noqa: BLE001  (every failure goes back to the client)
+        reply = {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+    try:
+        _send(conn, reply)
+    except OSError:
+        return 3
+    return 0 if reply["ok"] else 1
+
+
+def serve(path: str, parent_pid: int | None = None, preload=PRELOAD, idle_exit: float | None = None) -> None:
+    """Listen on the Unix socket ``path`` and fork one child per request, until
+    the parent process is gone, ``idle_exit`` seconds pass without a request, or
+    the process is terminated.  Binds first, then imports ``preload`` (requests
+    wait in the backlog meanwhile)."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if os.path.exists(path):
+        os.unlink(path)
+    srv.bind(path)
+    srv.listen(64)
+    for mod in preload:
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass
+    children: set[int] = set()
+    last = time.monotonic()
+    def _terminate(*_):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        while True:
+            if parent_pid is not None and os.getppid() != parent_pid:
+                break
+            for pid in list(children):
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    done = pid
+                if done:
+                    children.discard(pid)
+            if idle_exit is not None and not children and time.monotonic() - last > idle_exit:
+                break
+            ready, _, _ = select.select([srv], [], [], 0.5)
+            if not ready:
+                continue
+            conn, _ = srv.accept()
+            last = time.monotonic()
+            pid = os.fork()
+            if pid == 0:                      # child
+                srv.close()
+                code = 4
+                try:
+                    code = _child(conn)
+                finally:
+                    os._exit(code)
+            conn.close()
+            children.add(pid)
+    finally:
+        srv.close()
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def start(env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Start a server (``python -m ganrestore.jobserver``) for this process's jobs;
+    sets :data:`ENV` in ``os.environ`` so that jobs started from here find it.
+    Returns the process and the socket path."""
+    folder = tempfile.mkdtemp(prefix="ganrestore-js-")
+    path = os.path.join(folder, "s")
+    e = dict(os.environ if env is None else env)
+    for var in THREAD_VARS:
+        e[var] = "1"                        # what a 1-thread job gets from Snakemake
+    e.pop(ENV, None)
+    proc = subprocess.Popen([sys.executable, "-m", "ganrestore.jobserver", "serve", path, str(os.getpid())],
+                            env=e, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not os.path.exists(path):
+        proc.kill()
+        raise RuntimeError("job server did not start")
+    os.environ[ENV] = path
+    return proc, path
+
+
+def stop(proc: subprocess.Popen | None, path: str | None = None) -> None:
+    """Stop a server started by :func:`start` and forget it."""
+    if os.environ.get(ENV) == path or path is None:
+        os.environ.pop(ENV, None)
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if path:
+        for p in (Path(path), Path(path).parent):
+            try:
+                p.unlink() if p.is_socket() else p.rmdir()
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "serve":
+        serve(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None)
+    else:
+        sys.exit("usage: python -m ganrestore.jobserver serve SOCKET [PARENT_PID]")
