@@ -11,6 +11,19 @@ and provides
   baseline returns); ``A_dagger`` unless a subclass knows better,
 * ``spec()``        a JSON-able dict; :func:`from_spec` rebuilds the operator.
 
+and what the solvers exploit, with generic defaults in the base class and
+closed forms in the subclasses that have them (no solver branches on an
+operator's type; a new operator works everywhere through the defaults):
+
+* ``norm_sq()``         ``||A||_2^2`` in closed form, or ``None`` (the solvers
+  then use power iteration);
+* ``normal_solve(b, rho)``  ``(A^T A + rho I)^{-1} b`` in closed form, or
+  ``None`` (the solvers then use conjugate gradients);
+* ``pixel_mask()``      ``m`` when ``A x = m * x`` channel-wise with the image's
+  shape (identity, pixel masks), else ``None``;
+* ``channel_weights()`` ``w`` when ``A x = sum_c w_c x_c`` pixel by pixel (luma),
+  else ``None``; ``is_identity``.
+
 The design follows deepinv's ``physics`` classes (a small base class, one short
 subclass per degradation).
 
@@ -83,6 +96,29 @@ class Operator:
     def A_input(self, y: torch.Tensor) -> torch.Tensor:
         return self.A_dagger(y)
 
+    # -- what solvers may exploit (generic defaults) --------------------------
+    is_identity = False
+
+    def norm_sq(self) -> float | None:
+        """``||A||_2^2`` in closed form, or ``None`` (power iteration then)."""
+        return None
+
+    def normal_solve(self, b: torch.Tensor, rho: float) -> torch.Tensor | None:
+        """``(A^T A + rho I)^{-1} b`` in closed form, or ``None`` (conjugate gradients then)."""
+        return None
+
+    @property
+    def has_closed_normal_solve(self) -> bool:
+        return type(self).normal_solve is not Operator.normal_solve
+
+    def pixel_mask(self) -> torch.Tensor | None:
+        """``m`` (H, W) when ``A x = m * x`` channel-wise, measurement = image shape."""
+        return None
+
+    def channel_weights(self) -> torch.Tensor | None:
+        """``w`` (C,) when ``A x = sum_c w_c x_c`` at every pixel (one output channel)."""
+        return None
+
     # -- bookkeeping -------------------------------------------------------
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -105,6 +141,7 @@ class Identity(Operator):
     """``A = I`` (denoising, quantisation)."""
 
     name = "identity"
+    is_identity = True
 
     def A(self, x):
         return x
@@ -114,6 +151,15 @@ class Identity(Operator):
 
     def A_dagger(self, y):
         return y
+
+    def norm_sq(self):
+        return 1.0
+
+    def normal_solve(self, b, rho):
+        return b / (1.0 + rho)
+
+    def pixel_mask(self):
+        return torch.ones(self.image_size, self.image_size)
 
 
 class Inpainting(Operator):
@@ -151,6 +197,15 @@ class Inpainting(Operator):
 
     def A_dagger(self, y):
         return y * self.mask.to(y)
+
+    def norm_sq(self):
+        return float(self.mask.max()) ** 2
+
+    def normal_solve(self, b, rho):
+        return b / (self.mask.to(b) + rho)
+
+    def pixel_mask(self):
+        return self.mask
 
     def spec(self):
         if self._spec_extra is None:
@@ -191,6 +246,18 @@ class Grayscale(Operator):
 
     def A_input(self, y):
         return y.expand(-1, 3, -1, -1) / self._w(y).sum()
+
+    def norm_sq(self):
+        return float((self.weights ** 2).sum())
+
+    def normal_solve(self, b, rho):
+        """Per pixel ``(w w^T + rho I)^{-1} b`` by Sherman-Morrison."""
+        w = self._w(b)
+        wb = (w * b).sum(1, keepdim=True)
+        return (b - w * wb / (rho + float((w * w).sum()))) / rho
+
+    def channel_weights(self):
+        return self.weights
 
     def spec(self):
         return {**super().spec(), "weights": [float(v) for v in self.weights]}
@@ -251,11 +318,260 @@ class BicubicDownsample(Operator):
         P = self.D_pinv.to(y)
         return P @ y @ P.T
 
+    def norm_sq(self):
+        s = float(torch.linalg.matrix_norm(self.D.double(), ord=2))
+        return (s * s) ** 2 * 1.0001
+
+    def normal_solve(self, b, rho):
+        """``A X = D X D^T``: with ``D^T D = Q diag(l) Q^T``,
+        ``(A^T A + rho)^{-1} B = Q [(Q^T B Q) / (l l^T + rho)] Q^T``."""
+        if not hasattr(self, "_eig"):
+            lam, Q = torch.linalg.eigh(self.D.double().T @ self.D.double())
+            self._eig = (Q.float(), lam.clamp_min(0).float())
+        Q, lam = (t.to(b) for t in self._eig)
+        Bt = Q.T @ b @ Q
+        return Q @ (Bt / (lam[:, None] * lam[None, :] + rho)) @ Q.T
+
     def spec(self):
         return {**super().spec(), "factor": self.factor}
 
 
-OPERATORS = {cls.name: cls for cls in (Identity, Inpainting, Grayscale, BicubicDownsample)}
+# ----------------------------------------------------------------------------- compressed sensing
+
+#: largest dense Gaussian matrix built (bytes, float32); above it the task is refused
+GAUSSIAN_MAX_BYTES = 4 * 1024 ** 3
+
+
+class GaussianCS(Operator):
+    """Compressed sensing with a dense Gaussian matrix (CSGM; IAGAN Fig. 1-2):
+    ``y = A vec(x)``, ``A`` of ``m x n`` with ``A_ij ~ N(0, 1/m)``, ``n = 3 H W``,
+    ``m = round(ratio n)``.
+
+    One matrix per (seed, task), shared by every image as in the csgm and IAGAN
+    code, drawn on the CPU from ``seed`` when first used (never stored: the
+    seed rebuilds it), float32; ``A_dagger = A^T (A A^T)^{-1}`` exact through a
+    float64 Cholesky factor of ``A A^T`` computed once (``m <= n``).  The matrix
+    must fit in :data:`GAUSSIAN_MAX_BYTES` (4 GiB: 64 px at any ratio, 128 px up
+    to m/n = 0.17): larger problems are refused, as the paper itself switched to
+    Fourier measurements for its 1024-px prior.
+
+    >>> op = GaussianCS(16, 0.25, seed=1)
+    >>> x = torch.rand(2, 3, 16, 16)
+    >>> torch.allclose(op.A(op.A_dagger(op.A(x))), op.A(x), atol=1e-4)
+    True
+    """
+
+    name = "cs_gaussian"
+
+    def __init__(self, image_size: int = 64, ratio: float = 0.3, seed: int = 0):
+        super().__init__(image_size, 3)
+        self.ratio = float(ratio)
+        self.seed = int(seed)
+        self.n = 3 * self.image_size ** 2
+        self.m = int(round(self.ratio * self.n))
+        if not 0 < self.m <= self.n:
+            raise ValueError(f"cs_gaussian: m/n = {ratio} gives m = {self.m} rows for n = {self.n}; "
+                             "need 0 < m <= n")
+        need = self.m * self.n * 4
+        if need > GAUSSIAN_MAX_BYTES:
+            raise ValueError(f"cs_gaussian: a {self.m} x {self.n} float32 matrix needs {need / 1024 ** 3:.1f} GiB, "
+                             f"over the {GAUSSIAN_MAX_BYTES / 1024 ** 3:.0f} GiB budget "
+                             f"({self.image_size}px, m/n = {ratio}); use a smaller ratio or cs_fourier")
+        self._M = None
+        self._chol = None
+        self._device = torch.device("cpu")
+
+    @property
+    def matrix(self) -> torch.Tensor:
+        if self._M is None:
+            g = torch.Generator().manual_seed(self.seed)
+            M = torch.randn(self.m, self.n, generator=g, dtype=torch.float32)
+            M.mul_(1.0 / self.m ** 0.5)
+            self._M = M.to(self._device)
+        return self._M
+
+    def A(self, x):
+        return x.reshape(x.shape[0], -1) @ self.matrix.to(x.dtype).T
+
+    def A_adjoint(self, y):
+        return (y @ self.matrix.to(y.dtype)).reshape(y.shape[0], *self.image_shape)
+
+    def A_dagger(self, y):
+        if self._chol is None:
+            M = self.matrix
+            self._chol = torch.linalg.cholesky((M @ M.T).double())
+        u = torch.cholesky_solve(y.double().T, self._chol).T.to(y.dtype)
+        return self.A_adjoint(u)
+
+    def spec(self):
+        return {**super().spec(), "ratio": self.ratio, "seed": self.seed, "m": self.m}
+
+    def to(self, device):
+        self._device = torch.device(device)
+        if self._M is not None:
+            self._M = self._M.to(device)
+        if self._chol is not None:
+            self._chol = self._chol.to(device)
+        return self
+
+
+def iagan_fourier_mask(size: int, ratio: float, seed: int) -> torch.Tensor:
+    """IAGAN's variable-density Fourier mask (official code, ``IAGAN.py``
+    ``rand_mask(size, thresh)`` called as ``rand_mask(1024, 1024 * 0.5 / 2)``):
+    ``thresh = size * ratio / 2``; ``(size/2)^2`` row and column indices drawn
+    as ``floor(|N(0, 1)| * thresh) mod size/2`` mark the top-left quadrant of
+    the unshifted 2-D FFT, which is then mirrored into the other three
+    quadrants (``i -> size/2 - 1 - i``).  The kept fraction exceeds the nominal
+    ratio (about 0.35 for 0.3 at 128 px); :attr:`FourierCS.kept_fraction`
+    reports it.  Drawn with NumPy's generator from ``seed`` (the official code
+    uses the global NumPy state)."""
+    import numpy as np
+
+    h = size // 2
+    thresh = size * float(ratio) / 2.0
+    rng = np.random.default_rng(int(seed))
+    ix = np.mod(np.floor(np.abs(rng.standard_normal((h, h))) * thresh), h).astype(np.int64)
+    iy = np.mod(np.floor(np.abs(rng.standard_normal((h, h))) * thresh), h).astype(np.int64)
+    q = np.zeros((h, h), dtype=np.float32)
+    q[iy, ix] = 1.0
+    m = np.zeros((size, size), dtype=np.float32)
+    m[:h, :h] = q
+    m[:h, h:] = q[:, ::-1]
+    m[h:, :h] = q[::-1, :]
+    m[h:, h:] = q[::-1, ::-1]
+    return torch.from_numpy(m)
+
+
+class FourierCS(Operator):
+    """Subsampled Fourier measurements (IAGAN Table 1): the orthonormal 2-D FFT
+    of each channel, kept on a mask ``M`` shared by the channels, real and
+    imaginary parts as separate real measurements: ``y`` has shape
+    ``(B, 3, 2, K)`` with ``K`` the kept frequencies (IAGAN's
+    ``compress_FFT``).
+
+    Adjoint (real inner products): ``A^T y = Re(F^* E(y_re + i y_im))`` with
+    ``E`` the zero-filling (IAGAN's ``compress_FFT_t``, the "naive IFFT").
+    Because ``x`` is real, the coefficients at ``k`` and ``-k`` are conjugate;
+    IAGAN's mirrored mask does not always keep both, so ``A A^T`` is not the
+    identity: on a kept frequency whose partner is dropped it is 1/2, on a kept
+    pair it projects onto conjugate-symmetric values, on a self-paired
+    frequency (DC, Nyquist) onto the real part.  Hence the exact pseudo-inverse
+    ``A^dagger y = A^T (w * y)`` with ``w = 2`` on kept frequencies whose
+    partner is dropped and 1 elsewhere (tested: ``A A^dagger y = y`` and the
+    least-norm property).  ``A_input`` is ``A^T`` (the zero-filled IFFT, the
+    paper's "naive IFFT" baseline).
+    """
+
+    name = "cs_fourier"
+
+    def __init__(self, image_size: int = 64, ratio: float = 0.3, seed: int = 0, mask=None):
+        super().__init__(image_size, 3)
+        self.ratio = float(ratio)
+        self.seed = int(seed)
+        self.mask = (iagan_fourier_mask(self.image_size, ratio, seed) if mask is None
+                     else torch.as_tensor(mask, dtype=torch.float32))
+        keep = self.mask.flatten() > 0
+        self._idx = torch.nonzero(keep).flatten()
+        n = self.image_size
+        kk = torch.arange(n)
+        partner = ((-kk) % n)[:, None] * n + ((-kk) % n)[None, :]         # flat index of -k
+        lone = keep & ~keep[partner.flatten()]
+        self._w = torch.where(lone, 2.0, 1.0)[self._idx]
+        self.kept_fraction = float(keep.float().mean())
+
+    def A(self, x):
+        X = torch.fft.fft2(x, norm="ortho").flatten(2)[..., self._idx.to(x.device)]
+        return torch.stack([X.real, X.imag], dim=2)
+
+    def A_adjoint(self, y):
+        B, C = y.shape[:2]
+        n = self.image_size
+        Z = torch.zeros(B, C, n * n, dtype=torch.complex64 if y.dtype == torch.float32 else torch.complex128,
+                        device=y.device)
+        Z[..., self._idx.to(y.device)] = torch.complex(y[:, :, 0], y[:, :, 1])
+        return torch.fft.ifft2(Z.reshape(B, C, n, n), norm="ortho").real.to(y.dtype)
+
+    def A_dagger(self, y):
+        return self.A_adjoint(y * self._w.to(y)[None, None, None, :])
+
+    def A_input(self, y):
+        return self.A_adjoint(y)
+
+    def norm_sq(self):
+        return 1.0
+
+    def normal_solve(self, b, rho):
+        """``A^T A = Re(F^* M F .)``: exact through the Hermitian split of the
+        mask (``(M(k) + M(-k)) / 2`` acts on the real image's spectrum)."""
+        n = self.image_size
+        m = self.mask.to(b.device)
+        m_sym = 0.5 * (m + torch.roll(torch.flip(m, (0, 1)), (1, 1), (0, 1)))
+        Bf = torch.fft.fft2(b, norm="ortho")
+        return torch.fft.ifft2(Bf / (m_sym + rho), norm="ortho").real.to(b.dtype)
+
+    def spec(self):
+        return {**super().spec(), "ratio": self.ratio, "seed": self.seed,
+                "kept_fraction": self.kept_fraction}
+
+    def to(self, device):
+        self.mask = self.mask.to(device)
+        return self
+
+
+# ----------------------------------------------------------------------------- deblurring
+
+class UniformBlur(Operator):
+    """``k x k`` uniform (box) blur, **circular** boundary (IAGAN Table 4: 9 x 9;
+    the paper names no boundary).  Circular convolution is diagonal in the
+    Fourier basis, so ``A``, ``A^T`` (correlation) and ``A^dagger`` (inverse
+    filter, zero where the transfer function vanishes) are exact; away from the
+    border (``k // 2`` px) it equals ``scipy.ndimage.uniform_filter(size=k)``.
+    ``A_input`` is the blurred image itself (the paper's "blurred" column).
+    """
+
+    name = "uniform_blur"
+
+    def __init__(self, image_size: int = 64, size: int = 9):
+        super().__init__(image_size, 3)
+        self.size = int(size)
+        if self.size < 1 or self.size > self.image_size:
+            raise ValueError(f"blur size {size} must be 1 to {self.image_size}")
+        n, r = self.image_size, self.size // 2
+        k = torch.zeros(n, n, dtype=torch.float64)
+        idx = torch.arange(-r, self.size - r) % n
+        k[idx[:, None], idx[None, :]] = 1.0 / self.size ** 2
+        self.H = torch.fft.fft2(k)                      # transfer function (complex128)
+
+    def _apply(self, x, H):
+        X = torch.fft.fft2(x.double())
+        return torch.fft.ifft2(X * H.to(x.device)).real.to(x.dtype)
+
+    def A(self, x):
+        return self._apply(x, self.H)
+
+    def A_adjoint(self, y):
+        return self._apply(y, self.H.conj())
+
+    def A_dagger(self, y):
+        a = self.H.abs() ** 2
+        inv = torch.where(a > 1e-12, self.H.conj() / a.clamp_min(1e-300), torch.zeros_like(self.H))
+        return self._apply(y, inv)
+
+    def A_input(self, y):
+        return y
+
+    def norm_sq(self):
+        return float((self.H.abs() ** 2).max())
+
+    def normal_solve(self, b, rho):
+        return self._apply(b, 1.0 / (self.H.abs() ** 2 + rho))
+
+    def spec(self):
+        return {**super().spec(), "size": self.size}
+
+
+OPERATORS = {cls.name: cls for cls in (Identity, Inpainting, Grayscale, BicubicDownsample, GaussianCS,
+                                       FourierCS, UniformBlur)}
 
 
 def register_operator(cls):
@@ -280,7 +596,8 @@ def from_spec(spec: dict) -> Operator:
 
 
 __all__ = [
-    "Operator", "Identity", "Inpainting", "Grayscale", "BicubicDownsample",
+    "Operator", "Identity", "Inpainting", "Grayscale", "BicubicDownsample", "GaussianCS", "FourierCS",
+    "UniformBlur", "iagan_fourier_mask", "GAUSSIAN_MAX_BYTES",
     "bicubic_downsample_matrix", "conjugate_gradient", "from_spec", "register_operator",
     "batch_dot", "REC601",
 ]

@@ -70,7 +70,7 @@ def run_corrupt(split_path, task_name: str, image_size: int, global_seed: int, o
     x, ids = io.load_split(split_path)
     if x.shape[-1] != image_size:
         raise ValueError(f"{split_path}: images are {x.shape[-1]}px, config says image_size={image_size}")
-    task = make_task(task_name, image_size)
+    task = make_task(task_name, image_size, global_seed)
     y = corrupt(x, task, ids, global_seed)
     io.save_artifact(out_path, {"y": y.numpy().astype(np.float32), "ids": np.asarray(ids, dtype=str)},
                      {"stage": "corrupt", "task": task.spec(), "seed": global_seed,
@@ -102,7 +102,7 @@ def run_restore(corrupt_path, task_name: str, method: str, cfg: dict, image_size
     ``microbatch`` images per call (:func:`ganrestore.methods.run_method`: with 1,
     an image's result is bitwise independent of the shard it sits in)."""
     info = get_method(method)
-    task = make_task(task_name, image_size)
+    task = make_task(task_name, image_size, global_seed)
     d = io.load_artifact(corrupt_path)
     ids = [str(i) for i in d["ids"][start:stop]]
     if not ids:
@@ -156,6 +156,7 @@ def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, 
 
     t0 = time.perf_counter()
     x_all, ids_all = io.load_split(split_path)
+    x_all = make_task(task_name, x_all.shape[-1]).clean(x_all)     # the task's ground truth
     index = {i: k for k, i in enumerate(ids_all)}
     rows, per = [], {m: [] for m in METRIC_COLUMNS + list(extra_metrics or {})}
     n_failed = 0

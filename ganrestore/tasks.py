@@ -1,24 +1,35 @@
 """Tasks: a named operator + noise level + optional quantisation.
 
-Names follow the design card: ``inpaint_center32``, ``colorize``, ``sr4``,
-``denoise_sigma0.1``, ``quantize5``, and ``sr<k>_noise<sigma>`` (noise sigma in
-[0, 1] pixel units everywhere).  A corruption is
+A task name is a family's base name plus, for every family, an optional
+generic noise suffix ``_noise<sigma>`` (sigma in [0, 1] pixel units, on the
+measurements): ``inpaint_center32``, ``colorize``, ``sr4``, ``sr4_noise0.0392``,
+``sr4_misaligned``, ``denoise_sigma0.1``, ``quantize5``, ``cs_gaussian_0.3``,
+``cs_fourier_0.5_noise0.0392``, ``deblur_uniform9_noise0.0392``.  A corruption is
 
-    y = Q(A x + sigma * eps),   eps ~ N(0, I) drawn from the image's own seed,
+    y = Q(A T(x) + sigma * eps),   eps ~ N(0, I) drawn from the image's own seed,
 
-with Q the optional uniform quantiser to L levels per channel.  The noise is not
+with ``T`` the task's transform of the clean image (the identity but for
+misaligned super-resolution, whose ground truth is the shifted image) and ``Q``
+the optional uniform quantiser to L levels per channel.  The noise is not
 clipped (the Gaussian model the methods assume).
+
+The families are one table, :data:`FAMILIES`: a new task is one operator class
+(:mod:`ganrestore.operators`) plus one :class:`Family` entry.  Operators that
+depend on randomness (the Gaussian matrix, the Fourier mask) draw it from
+``derive_seed(seed, base name, 'operator')``: the experiment's seed and the task
+fix it, every image shares it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
 from . import operators as ops
-from .seeding import image_seeds, randn_per_image
+from .seeding import derive_seed, image_seeds, randn_per_image
 
 
 @dataclass
@@ -34,33 +45,33 @@ class Task:
     def noisy(self) -> bool:
         return self.sigma > 0 or self.levels is not None
 
+    def clean(self, x: torch.Tensor) -> torch.Tensor:
+        """The ground truth of this task for clean test images ``x`` (what the
+        corruption starts from and what evaluation compares with)."""
+        shift = int(self.extra.get("shift", 0) or 0)
+        return shift_down(x, shift) if shift else x
+
     def spec(self) -> dict:
-        return {"name": self.name, "operator": self.op.spec(), "sigma": self.sigma,
-                "levels": self.levels, "family": self.family}
+        out = {"name": self.name, "operator": self.op.spec(), "sigma": self.sigma,
+               "levels": self.levels, "family": self.family}
+        if self.extra.get("shift"):
+            out["shift"] = int(self.extra["shift"])
+        return out
+
+
+def shift_down(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Translate images down by ``k`` pixels, repeating the top row (IAGAN's
+    misaligned faces: "vertically translated by a few pixels")."""
+    if k <= 0:
+        return x
+    top = x[..., :1, :].expand(*x.shape[:-2], k, x.shape[-1])
+    return torch.cat([top, x[..., :-k, :]], dim=-2)
 
 
 def quantize(x: torch.Tensor, levels: int) -> torch.Tensor:
     """Uniform quantiser to ``levels`` values in [0, 1] (inputs clipped first)."""
     q = levels - 1
     return torch.round(x.clamp(0, 1) * q) / q
-
-
-_PATTERNS = [
-    (re.compile(r"^inpaint_center(\d+)$"), "inpaint"),
-    (re.compile(r"^colorize$"), "colorize"),
-    (re.compile(r"^sr(\d+)(?:_noise([0-9.]+))?$"), "sr"),
-    (re.compile(r"^denoise_sigma([0-9.]+)$"), "denoise"),
-    (re.compile(r"^quantize(\d+)$"), "quantize"),
-]
-
-# Families added by later modules (e.g. compressed sensing, deblurring) register
-# a builder here: name regex -> callable(match, image_size) -> Task.
-EXTRA_TASKS: list[tuple[re.Pattern, object]] = []
-
-
-def task_names_help() -> str:
-    return ("inpaint_center<h>, colorize, sr<k>[_noise<sigma>], denoise_sigma<sigma>, "
-            "quantize<levels>" + "".join(f", {p.pattern}" for p, _ in EXTRA_TASKS))
 
 
 def _sigma(name: str, text: str, positive: bool) -> float:
@@ -75,48 +86,128 @@ def _sigma(name: str, text: str, positive: bool) -> float:
     return sigma
 
 
-def make_task(name: str, image_size: int = 64) -> Task:
+def _ratio(name: str, text: str) -> float:
+    try:
+        r = float(text)
+    except ValueError:
+        raise ValueError(f"task {name!r}: ratio {text!r} is not a number") from None
+    if not 0 < r <= 1:
+        raise ValueError(f"task {name!r}: the compression ratio m/n must be in (0, 1], got {r:g}")
+    return r
+
+
+@dataclass(frozen=True)
+class Family:
+    """One task family: ``pattern`` matches the base name (no noise suffix);
+    ``build(match, image_size, op_seed, name)`` returns ``(operator, fields)``
+    where ``fields`` sets Task fields (``sigma``, ``levels``, ``extra``)."""
+    name: str
+    pattern: str
+    build: Callable
+    help: str
+    noise_suffix: bool = True
+
+
+def _inpaint(m, size, seed, name):
+    hole = int(m["hole"])
+    if not 1 <= hole < size:
+        raise ValueError(f"task {name!r}: the hole must be 1 to {size - 1} px for {size}px images")
+    return ops.Inpainting.center_hole(size, hole), {}
+
+
+def _sr(m, size, seed, name):
+    factor = int(m["factor"])
+    if factor < 2 or size % factor:
+        raise ValueError(f"task {name!r}: factor must be >=2 and divide {size}")
+    extra = {"factor": factor}
+    if m["misaligned"]:
+        extra["shift"] = max(1, size // 16)       # 4 px at 64, 8 px at 128
+    return ops.BicubicDownsample(size, factor), {"extra": extra}
+
+
+def _denoise(m, size, seed, name):
+    return ops.Identity(size), {"sigma": _sigma(name, m["sigma"], positive=True)}
+
+
+def _quantize(m, size, seed, name):
+    levels = int(m["levels"])
+    if not 2 <= levels <= 256:
+        raise ValueError(f"task {name!r}: needs 2 to 256 levels per channel")
+    return ops.Identity(size), {"levels": levels}
+
+
+def _cs_gaussian(m, size, seed, name):
+    return ops.GaussianCS(size, _ratio(name, m["ratio"]), seed), {}
+
+
+def _cs_fourier(m, size, seed, name):
+    op = ops.FourierCS(size, _ratio(name, m["ratio"]), seed)
+    return op, {"extra": {"kept_fraction": op.kept_fraction}}
+
+
+def _deblur(m, size, seed, name):
+    k = int(m["size"])
+    if not 1 <= k <= size:
+        raise ValueError(f"task {name!r}: the blur must be 1 to {size} px")
+    return ops.UniformBlur(size, k), {}
+
+
+FAMILIES: list[Family] = [
+    Family("inpaint", r"inpaint_center(?P<hole>\d+)", _inpaint, "inpaint_center<h>"),
+    Family("colorize", r"colorize", lambda m, size, seed, name: (ops.Grayscale(size), {}), "colorize"),
+    Family("sr", r"sr(?P<factor>\d+)(?P<misaligned>_misaligned)?", _sr, "sr<k>[_misaligned]"),
+    Family("denoise", r"denoise_sigma(?P<sigma>[0-9.]+)", _denoise, "denoise_sigma<sigma>", noise_suffix=False),
+    Family("quantize", r"quantize(?P<levels>\d+)", _quantize, "quantize<levels>"),
+    Family("cs_gaussian", r"cs_gaussian_(?P<ratio>[0-9.]+)", _cs_gaussian, "cs_gaussian_<m/n>"),
+    Family("cs_fourier", r"cs_fourier_(?P<ratio>[0-9.]+)", _cs_fourier, "cs_fourier_<ratio>"),
+    Family("deblur", r"deblur_uniform(?P<size>\d+)", _deblur, "deblur_uniform<k>"),
+]
+
+_NOISE = re.compile(r"^(?P<base>.+?)_noise(?P<sigma>[0-9.]+)$")
+
+
+def register_family(family: Family) -> None:
+    """Add a task family (plugins); its name must be new."""
+    if any(f.name == family.name for f in FAMILIES):
+        raise ValueError(f"task family {family.name!r} exists already")
+    FAMILIES.append(family)
+
+
+def task_names_help() -> str:
+    return ", ".join(f.help + ("[_noise<sigma>]" if f.noise_suffix else "") for f in FAMILIES)
+
+
+def make_task(name: str, image_size: int = 64, seed: int = 0) -> Task:
     """Build a :class:`Task` from its config name; unknown names and out-of-range
-    parameters raise ``ValueError`` naming the task."""
-    for pat, fam in _PATTERNS:
-        m = pat.match(name)
+    parameters raise ``ValueError`` naming the task.  ``seed``: the experiment's
+    seed (operators drawn at random derive theirs from it and the task)."""
+    base, sigma_text = name, None
+    nm = _NOISE.match(name)
+    if nm:
+        base, sigma_text = nm["base"], nm["sigma"]
+    for fam in FAMILIES:
+        m = re.fullmatch(fam.pattern, base)
         if not m:
             continue
-        if fam == "inpaint":
-            hole = int(m.group(1))
-            if not 1 <= hole < image_size:
-                raise ValueError(f"task {name!r}: the hole must be 1 to {image_size - 1} px for {image_size}px images")
-            return Task(name, ops.Inpainting.center_hole(image_size, int(m.group(1))), family=fam)
-        if fam == "colorize":
-            return Task(name, ops.Grayscale(image_size), family=fam)
-        if fam == "sr":
-            factor = int(m.group(1))
-            if factor < 2 or image_size % factor:
-                raise ValueError(f"task {name!r}: factor must be >=2 and divide {image_size}")
-            sigma = _sigma(name, m.group(2), positive=False) if m.group(2) else 0.0
-            return Task(name, ops.BicubicDownsample(image_size, factor), sigma=sigma, family=fam,
-                        extra={"factor": factor})
-        if fam == "denoise":
-            sigma = _sigma(name, m.group(1), positive=True)
-            return Task(name, ops.Identity(image_size), sigma=sigma, family=fam)
-        if fam == "quantize":
-            levels = int(m.group(1))
-            if not 2 <= levels <= 256:
-                raise ValueError(f"task {name!r}: needs 2 to 256 levels per channel")
-            return Task(name, ops.Identity(image_size), levels=levels, family=fam)
-    for pat, builder in EXTRA_TASKS:
-        m = pat.match(name)
-        if m:
-            return builder(m, image_size)
+        if sigma_text is not None and not fam.noise_suffix:
+            raise ValueError(f"task {name!r}: the {fam.name} family has its own noise level; no _noise suffix")
+        op, fields = fam.build(m, int(image_size), derive_seed(int(seed), base, "operator"), name)
+        task = Task(name, op, family=fam.name, **fields)
+        if sigma_text is not None:
+            task.sigma = _sigma(name, sigma_text, positive=False)
+        return task
     raise ValueError(f"unknown task {name!r}; known forms: {task_names_help()}")
 
 
 def corrupt(x: torch.Tensor, task: Task, ids, global_seed: int) -> torch.Tensor:
     """Observation ``y`` for clean images ``x`` (B,3,H,W); noise seeded per image id."""
-    y = task.op.A(x)
+    y = task.op.A(task.clean(x))
     if task.sigma > 0:
         eps = randn_per_image(image_seeds(global_seed, task.name, ids, "noise"), y.shape[1:], x.device)
         y = y + task.sigma * eps
     if task.levels is not None:
         y = quantize(y, task.levels)
     return y
+
+__all__ = ["Task", "Family", "FAMILIES", "make_task", "corrupt", "quantize", "register_family", "shift_down",
+           "task_names_help"]

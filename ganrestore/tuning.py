@@ -45,7 +45,7 @@ def evaluate_config(method: str, task_name: str, x: torch.Tensor, ids, cfg: dict
     never chosen).
     """
     info = get_method(method)
-    task = make_task(task_name, x.shape[-1])
+    task = make_task(task_name, x.shape[-1], global_seed)
     if y is None:
         y = corrupt(x, task, ids, global_seed)
     seeds = image_seeds(global_seed, task_name, ids, f"method:{method}")
@@ -54,6 +54,7 @@ def evaluate_config(method: str, task_name: str, x: torch.Tensor, ids, cfg: dict
     sec = time.perf_counter() - t0
     bad = res.diagnostics["diverged"]
     ok = ~bad
+    x = task.clean(x)                       # the task's ground truth (misaligned SR: the shifted image)
     p = metrics.psnr(res.x_hat[torch.from_numpy(ok)], x[torch.from_numpy(ok)]) if ok.any() else np.array([])
     s = metrics.ssim(res.x_hat[torch.from_numpy(ok)], x[torch.from_numpy(ok)]) if ok.any() else np.array([])
     n_bad = int(bad.sum())
@@ -79,7 +80,7 @@ def grid_search(method: str, task_name: str, x: torch.Tensor, ids, grid,
     ``rows`` one dict per grid point with its parameters and scores.
     """
     base_cfg = dict(base_cfg or {})
-    task = make_task(task_name, x.shape[-1])
+    task = make_task(task_name, x.shape[-1], global_seed)
     y = corrupt(x, task, ids, global_seed)
     rows = []
     best, best_score = None, -math.inf

@@ -6,16 +6,11 @@ splitting solvers need the resolvent
 
     (A^T A + rho I)^{-1} b,
 
-which is closed form for the operators whose normal matrix is diagonal in a
-known basis (a speed special case only; every other operator goes through
-conjugate gradients with :func:`ganrestore.operators.conjugate_gradient`):
-
-* ``Identity``: ``b / (1 + rho)``;
-* ``Inpainting`` (mask ``m``): ``b / (m + rho)`` pixel-wise;
-* ``Grayscale`` (weights ``w``): per pixel ``(w w^T + rho I)^{-1}``, by
-  Sherman-Morrison ``(b - w (w.b) / (rho + |w|^2)) / rho``;
-* ``BicubicDownsample`` (``A X = D X D^T`` per channel): with
-  ``D^T D = Q diag(l) Q^T``, ``(A^T A + rho)^{-1} B = Q [(Q^T B Q) / (l l^T + rho)] Q^T``.
+which is closed form for the operators that provide
+``Operator.normal_solve`` (identity, masks, luma, separable bicubic, Fourier
+masks, circular blurs: see :mod:`ganrestore.operators`) and conjugate
+gradients (:func:`ganrestore.operators.conjugate_gradient`) for every other.
+No function here branches on an operator's type.
 """
 
 from __future__ import annotations
@@ -62,16 +57,8 @@ def operator_norm_sq(op, shape, n_iter: int = 50, dtype=torch.float32) -> float:
 
 
 def _closed_form_norm_sq(op):
-    if type(op) is ops.Identity:
-        return 1.0
-    if type(op) is ops.Inpainting:
-        return float(op.mask.max()) ** 2
-    if type(op) is ops.Grayscale:
-        return float((op.weights ** 2).sum())
-    if type(op) is ops.BicubicDownsample:
-        s = float(torch.linalg.matrix_norm(op.D.double(), ord=2))
-        return (s * s) ** 2 * 1.0001
-    return None
+    norm_sq = getattr(op, "norm_sq", None)
+    return norm_sq() if norm_sq is not None else None
 
 
 def initial_estimate(op, y: torch.Tensor, right_inverse=None) -> torch.Tensor:
@@ -97,44 +84,21 @@ def initial_estimate(op, y: torch.Tensor, right_inverse=None) -> torch.Tensor:
 
 
 class NormalSolver:
-    """``x = (A^T A + rho I)^{-1} b``, closed form where the operator allows it,
-    warm-started conjugate gradients otherwise (see the module docstring)."""
+    """``x = (A^T A + rho I)^{-1} b``: the operator's closed form
+    (``Operator.normal_solve``) where it has one, warm-started conjugate
+    gradients otherwise.  ``kind``: ``'closed'`` or ``'cg'``."""
 
     def __init__(self, op, cg_iter: int = 50, cg_tol: float = 1e-6):
         self.op = op
         self.cg_iter = cg_iter
         self.cg_tol = cg_tol
-        self.kind = "cg"
-        if type(op) is ops.Identity:
-            self.kind = "identity"
-        elif type(op) is ops.Inpainting:
-            self.kind = "mask"
-        elif type(op) is ops.Grayscale:
-            self.kind = "gray"
-        elif type(op) is ops.BicubicDownsample:
-            self.kind = "bicubic"
-            DtD = (op.D.double().T @ op.D.double())
-            lam, Q = torch.linalg.eigh(DtD)
-            self._Q = Q.float()
-            self._l = lam.clamp_min(0).float()
+        self.kind = "closed" if getattr(op, "has_closed_normal_solve", False) else "cg"
         self._last = None
 
     def __call__(self, b: torch.Tensor, rho: float) -> torch.Tensor:
         op = self.op
-        if self.kind == "identity":
-            return b / (1.0 + rho)
-        if self.kind == "mask":
-            return b / (op.mask.to(b) + rho)
-        if self.kind == "gray":
-            w = op.weights.to(b).view(1, 3, 1, 1)
-            wb = (w * b).sum(1, keepdim=True)
-            return (b - w * wb / (rho + float((w * w).sum()))) / rho
-        if self.kind == "bicubic":
-            Q = self._Q.to(b)
-            lam = self._l.to(b)
-            Bt = Q.T @ b @ Q
-            Bt = Bt / (lam[:, None] * lam[None, :] + rho)
-            return Q @ Bt @ Q.T
+        if self.kind == "closed":
+            return op.normal_solve(b, rho)
         x0 = self._last if (self._last is not None and self._last.shape == b.shape) else b / (1.0 + rho)
         x = ops.conjugate_gradient(lambda v: op.A_adjoint(op.A(v)) + rho * v, b, x0=x0,
                                    max_iter=self.cg_iter, tol=self.cg_tol)

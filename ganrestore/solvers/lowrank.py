@@ -236,7 +236,7 @@ def solve_lowrank(op, y: torch.Tensor, lam: float, *, rank: int = 0, constrained
     """
     lam = float(lam)
     rank = int(rank)
-    if closed_form and type(op) is ops.Grayscale and rank == 0 and not constrained and lam > 0:
+    if closed_form and op.channel_weights() is not None and rank == 0 and not constrained and lam > 0:
         return _luma_nuclear_closed_form(op, y, lam)
     with torch.no_grad():
         x = (_warm_start(op, y, lam, rank, constrained) if x0 is None else x0.clone())
@@ -252,8 +252,11 @@ def solve_lowrank(op, y: torch.Tensor, lam: float, *, rank: int = 0, constrained
         # auto: ADMM where it was measured to need fewer SVDs (masks, luma: large
         # null spaces); APGL elsewhere (identity: its first step is the exact prox).
         kind = NormalSolver(op).kind if (not constrained and lam > 0) else "none"
+        # pixel-wise operators with a null space (masks, luma)
+        null_space_pixelwise = (op.pixel_mask() is not None and not op.is_identity) or \
+            op.channel_weights() is not None
         use_admm = (not constrained and lam > 0 and kind != "cg" and
-                    (penalised_solver == "admm" or (penalised_solver == "auto" and kind in ("mask", "gray"))))
+                    (penalised_solver == "admm" or (penalised_solver == "auto" and null_space_pixelwise)))
         if penalised_solver == "admm" and not constrained and not use_admm:
             raise ValueError("penalised ADMM needs lam > 0 and a closed-form (A^T A + rho I)^-1")
         L = None if (constrained or use_admm) else operator_norm_sq(op, x.shape[1:])
@@ -293,7 +296,7 @@ def _luma_nuclear_closed_form(op, y, lam) -> SolverResult:
     instead of an ADMM run; the tests check it against cvxpy and against the
     iterative solvers."""
     with torch.no_grad():
-        w = op.weights.to(y)
+        w = op.channel_weights().to(y)
         m = int(w.abs().argmax())
         M = svt(y, lam / float(w[m].abs()))
         x = torch.zeros(y.shape[0], 3, *y.shape[2:], dtype=y.dtype, device=y.device)
@@ -315,6 +318,13 @@ def _warm_start(op, y, lam, rank, constrained):
     holes (inpainting: 2x fewer).  Where ``A`` has no null space (identity)
     the mean term vanishes and ``A^+ y`` is taken without comparing."""
     xa = op.A_dagger(y)
+    xi = op.A_input(y)
+    if not torch.equal(xi, xa):
+        # an operator whose picture of y is not its pseudo-inverse (a blur: the
+        # blurred image, where A^+ y amplifies the noise): take the better start
+        B = xa.shape[0]
+        f = lowrank_objective(op, torch.cat([xa, xi]), torch.cat([y, y]), lam, rank, constrained)
+        xa = freeze(((f[:B] <= f[B:]) | ~torch.isfinite(f[B:])).to(xa.device), xa, xi)
     ones = torch.ones_like(xa[:1])
     den = op.A_adjoint(op.A(ones)).sum(dim=(2, 3), keepdim=True)
     c = (op.A_adjoint(y).sum(dim=(2, 3), keepdim=True) / den.clamp_min(1e-12)).clamp(0, 1).expand_as(xa)

@@ -312,11 +312,13 @@ def training_patches(images: torch.Tensor, patch: int, max_patches: int, seed: i
 # ------------------------------------------------------------- restoration
 
 def _pixelwise_kind(op):
-    if type(op) is ops.Identity:
+    """How the measurement relates to the image pixel by pixel: 'identity' and
+    'mask' (``A x = m * x``), 'gray' (``A x = sum_c w_c x_c``), or None."""
+    if op.is_identity:
         return "identity"
-    if type(op) is ops.Inpainting:
+    if op.pixel_mask() is not None:
         return "mask"
-    if type(op) is ops.Grayscale:
+    if op.channel_weights() is not None:
         return "gray"
     return None
 
@@ -330,7 +332,7 @@ def _code_measured(op, y, D, patch, stride, sparsity, tol, C):
     K = D.shape[1]
     atoms = D.T.reshape(K, C, patch, patch)
     if kind == "gray":
-        w = op.weights.to(D).view(1, 3, 1, 1)
+        w = op.channel_weights().to(D).view(1, -1, 1, 1)
         Dm = (atoms * w).sum(1).reshape(K, -1).T.contiguous()      # (p*p, K)
         Ym = extract_patches(y, patch, stride)                       # (B, L, p*p)
         mask = None
@@ -339,7 +341,7 @@ def _code_measured(op, y, D, patch, stride, sparsity, tol, C):
         Ym = extract_patches(y, patch, stride)
         mask = None
         if kind == "mask":
-            m = op.mask.to(y)[None, None].expand(B, C, H, W)
+            m = op.pixel_mask().to(y)[None, None].expand(B, C, H, W)
             mask = extract_patches(m.contiguous(), patch, stride)
     L = Ym.shape[1]
     Ym2 = Ym.reshape(B * L, -1)

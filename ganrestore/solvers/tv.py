@@ -139,12 +139,8 @@ def solve_tv(op, y: torch.Tensor, lam: float, *, mode: str = "vectorial",
         shape = x.shape[1:]
         radius = 1.0 if constrained else lam
         # pixel-diagonal data terms go into G with a closed-form prox (K = grad only)
-        if type(op) is ops.Identity:
-            m = torch.ones((1, 1, 1, 1), dtype=x.dtype, device=x.device)
-        elif type(op) is ops.Inpainting:
-            m = op.mask.to(x)[None, None]
-        else:
-            m = None
+        pm = op.pixel_mask()
+        m = None if pm is None else pm.to(x)[None, None]
         if m is not None and constrained:
             y_obs = y.clamp(0, 1) if box else y
         # constrained, general A: G = indicator of {A x = y} (exact projection
@@ -159,7 +155,7 @@ def solve_tv(op, y: torch.Tensor, lam: float, *, mode: str = "vectorial",
         sigma = float(sigma)
         sigma_p = sigma * float(dual_ratio)   # dual step of the data / box block
         tau = 0.99 / (sigma * GRAD_NORM_SQ + sigma_p * L_A)
-        gamma = 1.0 if (type(op) is ops.Identity and not constrained) else 0.0
+        gamma = 1.0 if (op.is_identity and not constrained) else 0.0
         q = torch.zeros((B, 2) + tuple(shape), dtype=x.dtype, device=x.device)
         if affine:
             p = torch.zeros_like(x) if box else None
