@@ -1,8 +1,9 @@
 """Figures of the report (matplotlib, object-oriented API on the Agg canvas).
 
 Every function takes arrays / DataFrames and returns a
-:class:`matplotlib.figure.Figure`; :func:`save_figure` writes it as PNG and PDF
-(atomically).  Nothing here reads workflow files or imports snakemake.
+:class:`matplotlib.figure.Figure` (with an Agg canvas attached, so
+``fig.canvas.draw()`` renders it); :func:`save_figure` writes it as PNG and
+PDF (atomically).  Nothing here reads workflow files or imports snakemake.
 
 * :func:`qualitative_grid` - the slides' comparison figure (Yeh et al., ICASSP
   2018): rows real / input / one per method, columns tasks (a few images each).
@@ -10,12 +11,23 @@ Every function takes arrays / DataFrames and returns a
   perception-distortion plane of seed ``002`` (Blau & Michaeli 2018), where
   lower LPIPS is better perceived quality and higher PSNR less distortion.
 * :func:`psnr_distributions` - per-image PSNR per method, one panel per task.
-* :func:`optimisation_traces` - objective against iteration for the GAN
-  methods whose restorations carry an ``extras['trace']`` of shape (B, T).
+* :func:`optimisation_traces` - the measurement loss ``||y - A x||^2`` against
+  the iteration number for the GAN methods, whose restorations carry
+  ``extras['trace']`` (B, T) and ``extras['trace_step']`` (B, T): one curve
+  per optimisation (a method that post-processes another's result, e.g.
+  ``csgm_bp``, carries its base's trace and is named in the base's legend
+  entry instead of being drawn again).
+
+Colours and markers come from one place: :func:`method_color` (a fixed colour
+per known method, a colour derived from the name for any other, so a plugin
+method keeps its colour whatever else is plotted) and :func:`task_markers`.
+Every method-coloured artist carries ``gid = <method>``.
 """
 
 from __future__ import annotations
 
+import colorsys
+import hashlib
 import math
 from pathlib import Path
 
@@ -24,16 +36,54 @@ from matplotlib.figure import Figure
 
 __all__ = ["save_figure", "qualitative_grid", "perception_distortion", "psnr_distributions",
            "optimisation_traces", "message_figure", "observation_image", "pick_images",
-           "load_qualitative", "load_traces"]
+           "load_qualitative", "load_traces", "method_color", "task_markers", "trace_groups",
+           "METHOD_COLORS", "MARKERS"]
 
+# One colour per method in every figure.  A method that post-processes another
+# one's result (csgm_bp <- csgm, iagan_bp <- iagan, yeh_blend <- yeh) gets a
+# lighter shade of its base's hue; the classical baselines and the trivial
+# methods get hues of their own.
+METHOD_COLORS = {
+    "input": "#7f7f7f",
+    "bicubic": "#bcbd22",
+    "tv": "#8c564b",
+    "lowrank": "#e377c2",
+    "sparse": "#17becf",
+    "yeh": "#2ca02c",
+    "yeh_blend": "#86c96f",
+    "csgm": "#1f77b4",
+    "csgm_bp": "#72a9d8",
+    "iagan": "#d62728",
+    "iagan_bp": "#f08a7e",
+}
+# One marker per task (in the order of the configured task list).
 MARKERS = "osD^vP*Xhp<>"
 
 
-def _colors(n: int):
-    from matplotlib import colormaps
+def method_color(name: str) -> str:
+    """The colour of method ``name`` in every figure (hex).  Known methods:
+    :data:`METHOD_COLORS`; any other name (a plugin method): a hue derived from
+    the md5 of the name, so it depends on nothing but the name."""
+    if name in METHOD_COLORS:
+        return METHOD_COLORS[name]
+    h = int(hashlib.md5(name.encode()).hexdigest()[:8], 16) / 2 ** 32
+    r, g, b = colorsys.hsv_to_rgb(h, 0.65, 0.72)
+    return "#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in (r, g, b)))
 
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
+
+def task_markers(tasks) -> dict:
+    """``{task: marker}``: one marker per task, in the order given (pass the
+    configured task list so every figure agrees)."""
+    return {t: MARKERS[i % len(MARKERS)] for i, t in enumerate(dict.fromkeys(tasks))}
+
+
+def _figure(figsize) -> Figure:
+    """A Figure on the Agg canvas (``fig.canvas.draw()`` works, text has extents)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def save_figure(fig: Figure, stem, dpi: int = 150) -> list[Path]:
@@ -59,7 +109,7 @@ def save_figure(fig: Figure, stem, dpi: int = 150) -> list[Path]:
 
 def message_figure(title: str, message: str) -> Figure:
     """A placeholder figure that says why there is nothing to plot."""
-    fig = Figure(figsize=(6, 2.2))
+    fig = _figure((6, 2.2))
     ax = fig.add_subplot()
     ax.axis("off")
     ax.set_title(title)
@@ -93,7 +143,7 @@ def qualitative_grid(real, inputs: dict, restored: dict, methods: list[str], ids
     n = len(real)
     rows = ["real", "observed"] + list(methods)
     ncols = max(1, len(tasks) * n)
-    fig = Figure(figsize=(cell_inches * ncols + 1.3, cell_inches * len(rows) + (0.6 if title else 0.3)))
+    fig = _figure((cell_inches * ncols + 1.3, cell_inches * len(rows) + (0.6 if title else 0.3)))
     axes = fig.subplots(len(rows), ncols, squeeze=False, gridspec_kw={"wspace": 0.04, "hspace": 0.12})
     for r, row in enumerate(rows):
         for ti, task in enumerate(tasks):
@@ -141,43 +191,47 @@ def _blank(ax, text, color="#eeeeee"):
 
 
 def perception_distortion(aggs, x: str = "lpips_mean", y: str = "psnr_mean", xerr: str | None = "lpips_ci95",
-                          yerr: str | None = "psnr_ci95", per_image=None, title: str = "") -> Figure:
+                          yerr: str | None = "psnr_ci95", per_image=None, title: str = "",
+                          tasks: list[str] | None = None, methods: list[str] | None = None) -> Figure:
     """PSNR (up: less distortion) against LPIPS (left: better perceived) per
-    method (colour) and task (marker), with 95% CIs as error bars.
+    method (colour, :func:`method_color`) and task (marker, :func:`task_markers`
+    over ``tasks``, default the tasks in order of appearance), with 95% CIs as
+    error bars; the legends list ``methods`` and ``tasks`` in the order given.
 
     ``aggs``: DataFrame with ``task, method`` and the ``x``/``y`` columns.
     ``per_image``: optional per-image DataFrame (``task, method, lpips,
     psnr``) drawn as faint points behind the means.
     """
     import pandas as pd
+    from matplotlib.lines import Line2D
 
     df = pd.DataFrame(aggs)
     need = {"task", "method", x, y}
     if df.empty or not need <= set(df.columns) or not np.isfinite(df[[x, y]].to_numpy(float)).all(1).any():
         return message_figure(title or "Perception-distortion", f"no results with both {x} and {y}")
     df = df[np.isfinite(df[[x, y]].to_numpy(float)).all(1)]
-    methods = list(dict.fromkeys(df["method"]))
-    tasks = list(dict.fromkeys(df["task"]))
-    col = dict(zip(methods, _colors(len(methods))))
-    mk = {t: MARKERS[i % len(MARKERS)] for i, t in enumerate(tasks)}
-    fig = Figure(figsize=(6.8, 4.6))
+    methods = _ordered(df["method"], methods)
+    mk = task_markers(list(tasks or []) + list(df["task"]))
+    present = _ordered(df["task"], tasks)
+    fig = _figure((6.8, 4.6))
     ax = fig.add_subplot()
     if per_image is not None:
         pi = pd.DataFrame(per_image)
         px, py = x.removesuffix("_mean"), y.removesuffix("_mean")
         if {px, py} <= set(pi.columns):
             for (t, m), g in pi.groupby(["task", "method"], sort=False):
-                if m in col and t in mk:
-                    ax.scatter(g[px], g[py], s=8, color=col[m], marker=mk[t], alpha=0.18, linewidths=0)
+                if m in methods and t in mk:
+                    ax.scatter(g[px], g[py], s=8, color=method_color(m), marker=mk[t], alpha=0.18,
+                               linewidths=0, gid=m)
     for r in df.to_dict("records"):
         ex = r.get(xerr) if xerr else None
         ey = r.get(yerr) if yerr else None
-        ax.errorbar(r[x], r[y], xerr=ex if _fin(ex) else None, yerr=ey if _fin(ey) else None,
-                    fmt=mk[r["task"]], color=col[r["method"]], ms=7, capsize=2, lw=0.8, mec="black", mew=0.4)
-    from matplotlib.lines import Line2D
-
-    h1 = [Line2D([], [], color=col[m], marker="o", ls="", label=m) for m in methods]
-    h2 = [Line2D([], [], color="gray", marker=mk[t], ls="", label=t) for t in tasks]
+        eb = ax.errorbar(r[x], r[y], xerr=ex if _fin(ex) else None, yerr=ey if _fin(ey) else None,
+                         fmt=mk[r["task"]], color=method_color(r["method"]), ms=7, capsize=2, lw=0.8,
+                         mec="black", mew=0.4)
+        eb.lines[0].set_gid(r["method"])
+    h1 = [Line2D([], [], color=method_color(m), marker="o", ls="", label=m, gid=m) for m in methods]
+    h2 = [Line2D([], [], color="gray", marker=mk[t], ls="", label=t) for t in present]
     leg = ax.legend(handles=h1, title="method", fontsize=7, title_fontsize=7, loc="upper left",
                     bbox_to_anchor=(1.01, 1.0))
     ax.add_artist(leg)
@@ -189,99 +243,270 @@ def perception_distortion(aggs, x: str = "lpips_mean", y: str = "psnr_mean", xer
     return fig
 
 
+def _ordered(present, order=None) -> list:
+    """The distinct values of ``present``: those named in ``order`` first, in
+    that order, then the others in order of appearance."""
+    present = list(dict.fromkeys(present))
+    first = [v for v in dict.fromkeys(order or []) if v in set(present)]
+    return first + [v for v in present if v not in set(first)]
+
+
 def _fin(v) -> bool:
     return v is not None and isinstance(v, (int, float, np.floating)) and math.isfinite(float(v))
 
 
+def _xtick_crowding(ax, renderer, pad_px: float = 4.0) -> float:
+    """How many times wider the widest x tick label (plus ``pad_px``) is than
+    the spacing of the ticks (<= 1: the labels cannot overlap)."""
+    ticks = ax.get_xticks()
+    labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    if len(ticks) < 2 or not labels:
+        return 0.0
+    px = ax.transData.transform(np.c_[ticks, np.zeros(len(ticks))])[:, 0]
+    spacing = float(np.min(np.diff(np.sort(px))))
+    widest = max(t.get_window_extent(renderer).width for t in labels) + pad_px
+    return widest / max(spacing, 1e-9)
+
+
+def _wrap_name(name: str, width: int = 11) -> str:
+    """A long method name broken after underscores into lines of about ``width`` characters."""
+    parts = name.replace("_", "_\n").split("\n")
+    lines = [""]
+    for p in parts:
+        if lines[-1] and len(lines[-1]) + len(p) > width:
+            lines.append("")
+        lines[-1] += p
+    return "\n".join(lines)
+
+
 def psnr_distributions(per_image, metric: str = "psnr", methods: list[str] | None = None,
-                       title: str = "") -> Figure:
-    """Per-image ``metric`` per method (box plot + the points), one panel per task.
+                       title: str = "", tasks: list[str] | None = None) -> Figure:
+    """Per-image ``metric`` per method (box plot + every image as a point), one
+    panel per task, the panels stacked so that the methods line up.
 
     ``per_image``: DataFrame with ``task, method, <metric>`` (one row per image;
     non-finite values, i.e. failed restorations, are counted in the labels).
+    ``methods`` (default: in order of appearance) gives the order of the
+    slots; every panel has the same slots, a method without a result on that
+    task is named in grey with a dash.  Tick labels are horizontal: the
+    method's name (broken after an underscore when long), then ``n=<k>`` when the method has fewer finite images than
+    the task's others and ``<j> failed`` when restorations failed; the figure is
+    made wide enough that no two labels overlap.
     """
     import pandas as pd
 
     df = pd.DataFrame(per_image)
     if df.empty or metric not in df.columns:
         return message_figure(title or f"{metric} per image", "no per-image results")
-    tasks = list(dict.fromkeys(df["task"]))
-    methods = methods or list(dict.fromkeys(df["method"]))
-    col = dict(zip(methods, _colors(len(methods))))
-    ncol = min(3, len(tasks))
+    tasks = _ordered(df["task"], tasks)
+    methods = _ordered(df["method"], methods)
+    n_m = len(methods)
+    width = max(5.5, 0.62 * n_m + 1.2)
+    ncol = max(1, min(len(tasks), int(10.0 // width)))
     nrow = math.ceil(len(tasks) / ncol)
-    fig = Figure(figsize=(3.4 * ncol, 2.8 * nrow + 0.4))
+    fig = _figure((width * ncol, 2.35 * nrow + 0.5))
     axes = fig.subplots(nrow, ncol, squeeze=False)
     rng = np.random.default_rng(0)
+    pos = np.arange(1, n_m + 1)
     for i, t in enumerate(tasks):
         ax = axes[i // ncol, i % ncol]
         sub = df[df["task"] == t]
-        ms = [m for m in methods if m in set(sub["method"])]
-        data, labels = [], []
-        for m in ms:
-            v = sub.loc[sub["method"] == m, metric].to_numpy(float)
+        vals = {m: sub.loc[sub["method"] == m, metric].to_numpy(float) for m in methods
+                if (sub["method"] == m).any()}
+        n_task = max((np.isfinite(v).sum() for v in vals.values()), default=0)
+        labels, greyed = [], []
+        for p, m in zip(pos, methods):
+            if m not in vals:
+                labels.append(_wrap_name(m))
+                greyed.append(True)
+                ax.text(p, 0.5, "–", transform=ax.get_xaxis_transform(), ha="center", va="center",
+                        color="#999999", fontsize=14)
+                continue
+            v = vals[m]
             ok = v[np.isfinite(v)]
-            data.append(ok)
             bad = len(v) - len(ok)
-            labels.append(f"{m}\n(n={len(ok)}" + (f", {bad} failed)" if bad else ")"))
-        pos = np.arange(1, len(ms) + 1)
-        if any(len(d) for d in data):
-            ax.boxplot([d if len(d) else [np.nan] for d in data], positions=pos, widths=0.55,
-                       showfliers=False, medianprops={"color": "black"})
-        for p, d, m in zip(pos, data, ms):
-            ax.scatter(p + rng.uniform(-0.15, 0.15, len(d)), d, s=10, color=col[m], alpha=0.8, zorder=3)
-        ax.set_xticks(pos, labels, fontsize=6, rotation=30, ha="right")
-        ax.set_title(t, fontsize=9)
+            lab = _wrap_name(m) + (f"\nn={len(ok)}" if len(ok) != n_task else "") + (f"\n{bad} failed" if bad else "")
+            labels.append(lab)
+            greyed.append(False)
+            if len(ok):
+                ax.boxplot([ok], positions=[p], widths=0.55, showfliers=False,
+                           medianprops={"color": "black"}, manage_ticks=False)
+                ax.scatter(p + rng.uniform(-0.15, 0.15, len(ok)), ok, s=10, color=method_color(m), alpha=0.85,
+                           zorder=3, gid=m)
+        ax.set_xticks(pos, labels, fontsize=7.5)
+        for lab, g in zip(ax.get_xticklabels(), greyed):
+            if g:
+                lab.set_color("#999999")
+        ax.set_xlim(0.4, n_m + 0.6)
+        ax.set_title(f"{t}: {n_task} images per method", fontsize=9, loc="left")
         ax.set_ylabel(f"{metric.upper()}" + (" (dB)" if metric == "psnr" else ""), fontsize=8)
+        ax.tick_params(axis="y", labelsize=7.5)
         ax.grid(axis="y", alpha=0.3)
     for j in range(len(tasks), nrow * ncol):
         axes[j // ncol, j % ncol].axis("off")
     fig.suptitle(title or f"Per-image {metric.upper()} per method", fontsize=10)
     fig.tight_layout()
+    # widen until the widest label fits between its neighbours
+    for _ in range(4):
+        renderer = fig.canvas.get_renderer()
+        crowd = max(_xtick_crowding(ax, renderer) for ax in fig.axes)
+        if crowd <= 1.0:
+            break
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w * crowd * 1.05, h)
+        fig.tight_layout()
     return fig
 
 
-def optimisation_traces(traces: dict, title: str = "", logy: bool = True) -> Figure:
-    """Objective against iteration: ``traces`` maps (task, method) -> (B, T)
-    array (one row per image; NaN-padded where an image stopped early).  One
-    panel per task; per method the median over images (bold) and each image
-    (faint)."""
+def trace_groups(task_traces: dict, upstream: dict | None = None) -> list[dict]:
+    """One entry per optimisation among one task's traces.
+
+    ``task_traces``: method -> ``(trace, step)`` arrays (``step`` may be None).
+    Methods whose trace and steps are identical (a post-processing method
+    carries its base's trace: csgm_bp <- csgm) form one group, named after the
+    method the others derive from (``upstream``: method -> the method it starts
+    from).  Returns ``[{"method", "shared_by": [...], "starts_from"}]`` in
+    order of appearance; ``starts_from`` is the base's upstream when the base
+    has an optimisation of its own (iagan <- csgm), else None.
+    """
+    upstream = upstream or {}
+
+    def ancestors(m):
+        out, seen = [], set()
+        while upstream.get(m) and m not in seen:
+            seen.add(m)
+            m = upstream[m]
+            out.append(m)
+        return out
+
+    def same(a, b):
+        ta, sa = a
+        tb, sb = b
+        if np.shape(ta) != np.shape(tb) or not np.array_equal(ta, tb, equal_nan=True):
+            return False
+        if (sa is None) != (sb is None):
+            return False
+        return sa is None or (np.shape(sa) == np.shape(sb) and np.array_equal(sa, sb, equal_nan=True))
+
+    groups: list[dict] = []
+    for m, data in task_traces.items():
+        for g in groups:
+            if same(task_traces[g["method"]], data):
+                if g["method"] in ancestors(m) or m not in ancestors(g["method"]):
+                    g["shared_by"].append(m)
+                else:                                   # m is the base of the group
+                    g["shared_by"].insert(0, g["method"])
+                    g["method"] = m
+                break
+        else:
+            groups.append({"method": m, "shared_by": []})
+    for g in groups:
+        up = upstream.get(g["method"])
+        g["starts_from"] = up if up and up not in g["shared_by"] else None
+    return groups
+
+
+def _registry_upstream(methods) -> dict:
+    """method -> its upstream from the method registry (unknown names: none)."""
+    try:
+        from .methods import get_method
+    except ImportError:  # pragma: no cover - the registry needs torch
+        return {}
+    out = {}
+    for m in methods:
+        try:
+            out[m] = get_method(m).upstream
+        except KeyError:
+            out[m] = None
+    return out
+
+
+def optimisation_traces(traces: dict, steps: dict | None = None, upstream: dict | None = None,
+                        title: str = "", logy: bool = True, tasks: list[str] | None = None,
+                        methods: list[str] | None = None) -> Figure:
+    """The measurement loss ``||y - A x||^2`` (library units, per image) along
+    each optimisation, against the iteration number; one panel per task.
+
+    ``traces``: (task, method) -> (B, T) losses, one row per image, NaN-padded
+    where an image stopped early or failed.  ``steps``: (task, method) -> (B, T)
+    or (T,) iteration numbers of the columns (``extras['trace_step']``); where
+    missing the x-axis counts recorded points and says so.  ``upstream``:
+    method -> the method it starts from (default: the method registry).  One
+    curve per optimisation (:func:`trace_groups`): methods that carry another's
+    trace unchanged (csgm_bp, iagan_bp, yeh_blend) are named in its legend entry
+    instead of being drawn again; a method that starts from another's result
+    says so (iagan starts from csgm's z).  Per group the median over images
+    (bold, in the legend) and each image (faint).  ``tasks`` / ``methods``:
+    order of the panels / legend entries (default: order of appearance).
+    """
     traces = {k: np.asarray(v, dtype=float) for k, v in traces.items() if v is not None and np.size(v)}
     if not traces:
         return message_figure(title or "Optimisation traces",
                               "no restoration carries an optimisation trace (extras['trace'])")
-    tasks = list(dict.fromkeys(t for t, _ in traces))
-    methods = list(dict.fromkeys(m for _, m in traces))
-    col = dict(zip(methods, _colors(len(methods))))
+    steps = steps or {}
+    if upstream is None:
+        upstream = _registry_upstream(dict.fromkeys(m for _, m in traces))
+    tasks = _ordered((t for t, _ in traces), tasks)
+    order = _ordered((m for _, m in traces), methods or list(upstream))
     ncol = min(3, len(tasks))
     nrow = math.ceil(len(tasks) / ncol)
-    fig = Figure(figsize=(3.6 * ncol, 2.8 * nrow + 0.4))
+    fig = _figure((3.9 * ncol, 3.1 * nrow + 0.5))
     axes = fig.subplots(nrow, ncol, squeeze=False)
     for i, t in enumerate(tasks):
         ax = axes[i // ncol, i % ncol]
-        for m in methods:
+        no_steps = False
+        per = {}
+        for m in order:
             tr = traces.get((t, m))
             if tr is None:
                 continue
             tr = tr.reshape(-1, tr.shape[-1])
-            it = np.arange(tr.shape[1])
-            for row in tr:
-                ax.plot(it, row, color=col[m], alpha=0.15, lw=0.6)
+            st = steps.get((t, m))
+            if st is not None:
+                st = np.asarray(st, dtype=float)
+                st = np.broadcast_to(st, tr.shape) if st.ndim == 1 else st.reshape(tr.shape)
+            per[m] = (tr, st)
+        n_img = max(len(tr) for tr, _ in per.values())
+        xmax, positive = 0.0, True
+        for g in trace_groups(per, upstream):
+            m = g["method"]
+            tr, st = per[m]
+            if st is None:
+                no_steps = True
+                st = np.broadcast_to(np.arange(tr.shape[1], dtype=float), tr.shape)
+            col = method_color(m)
+            for row, srow in zip(tr, st):
+                ok = np.isfinite(row) & np.isfinite(srow)
+                if ok.any():
+                    ax.plot(srow[ok], row[ok], color=col, alpha=0.18, lw=0.6, gid=m)
+                    positive &= bool(np.all(row[ok] > 0))
+            # the columns are the same iterations for every image: take the fullest row's steps
+            x = st[np.argmax(np.isfinite(st).sum(1))]
+            fin = np.where(np.isfinite(tr), tr, np.nan)
+            cols = np.isfinite(fin).any(0) & np.isfinite(x)
+            if not cols.any():
+                continue
             with np.errstate(all="ignore"):
-                med = np.nanmedian(np.where(np.isfinite(tr), tr, np.nan), axis=0) if np.isfinite(tr).any() else None
-            if med is not None:
-                ax.plot(it, med, color=col[m], lw=1.8, label=f"{m} (median of {len(tr)})")
-        pos = [tr[np.isfinite(tr)] for (tt, _), tr in traces.items() if tt == t]
-        if logy and pos and all(len(p) and np.all(p > 0) for p in pos):
+                med = np.nanmedian(fin[:, cols], axis=0)
+            label = m
+            if g["shared_by"]:
+                label += f" (also {', '.join(g['shared_by'])})"
+            if g["starts_from"]:
+                label += f"\n  started from {g['starts_from']}'s result"
+            ax.plot(x[cols], med, color=col, lw=1.9, label=label, gid=m)
+            xmax = max(xmax, float(np.nanmax(x[cols])))
+        if logy and positive:
             ax.set_yscale("log")
-        ax.set_title(t, fontsize=9)
-        ax.set_xlabel("iteration", fontsize=8)
-        ax.set_ylabel("objective", fontsize=8)
+        ax.set_xlim(0, xmax or 1)
+        ax.set_title(f"{t} ({n_img} images)", fontsize=9)
+        ax.set_xlabel("recorded point (no iteration numbers stored)" if no_steps else "iteration", fontsize=8)
+        ax.set_ylabel("‖y − A x‖²  (measurement loss)", fontsize=8)
+        ax.tick_params(labelsize=7.5)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=6.5, title="median over images", title_fontsize=6.5)
     for j in range(len(tasks), nrow * ncol):
         axes[j // ncol, j % ncol].axis("off")
-    fig.suptitle(title or "Optimisation traces", fontsize=10)
+    fig.suptitle(title or "Optimisation traces: measurement loss along each optimisation", fontsize=10)
     fig.tight_layout()
     return fig
 

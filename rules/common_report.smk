@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from ganrestore.methods.classical import LOWRANK_DEFAULTS, TV_DEFAULTS
+from ganrestore.methods.gan import planned_iterations
 
 
 def plain_config():
@@ -113,3 +114,81 @@ def _table_outputs():
     )
     out["results_csv"] = f"{results_dir()}/tables/results.csv"
     return out
+
+
+def data_description():
+    """The test images in words, with the protocol that made them (the crop of
+    CelebA, the resampling of CelebA-HQ, the alignment of a photo folder, the
+    composition of the demo set)."""
+    source = config["data"]["source"]
+    d = config["data"].get(source) or {}
+    size = config["image_size"]
+    if source == "celeba":
+        return (
+            f"CelebA official test partition from image {d.get('offset', 0)}, "
+            f"crop protocol {d.get('protocol')} ({size}×{size})"
+        )
+    if source == "celebahq":
+        return f"CelebA-HQ, {d.get('resample')} resampling to {size}×{size}"
+    if source == "folder":
+        how = "faces detected and aligned" if d.get("align") else "central square crop"
+        return f"photographs of {d.get('dir')}, {how}, {size}×{size}"
+    if source == "demo":
+        return (
+            f"the offline demo set: {d.get('real_test')} real face photographs and "
+            f"{d.get('generated_test')} faces sampled from the gan-face-generate generator, {size}×{size}"
+        )
+    return f"{source}, {size}×{size}"
+
+
+def figure_params():
+    """What the figure captions state beyond report_params(): the data and its
+    protocol, each configured method's upstream, and per method with an
+    optimisation of its own (a GAN method with ``iterations``) its setting per
+    task; a method that post-processes another's result (an upstream and no
+    ``iterations``: csgm_bp, iagan_bp, yeh_blend) shares that result's trace."""
+    methods = list(config["methods"])
+    upstream = {m: get_method(m).upstream for m in methods}
+
+    def optimises(m):
+        tasks = [t for t in config["tasks"] if applies(t, m)]
+        return bool(tasks) and "iterations" in mcfg(m, tasks[0])
+
+    traced = []
+    for m in methods:
+        if not get_method(m).needs_prior or not optimises(m):
+            continue
+        iters, halved = {}, []
+        for t in config["tasks"]:
+            if not applies(t, m):
+                continue
+            p = mcfg(m, t)
+            iters[t] = planned_iterations(m, p, TASKS[t])
+            if p.get("halve_if_noisy") and TASKS[t].noisy:
+                halved.append(t)
+        distinct = sorted(set(iters.values()), reverse=True)
+        text = f"{distinct[0]} iterations"
+        if len(distinct) > 1:
+            text += (
+                " (" + ", ".join(t for t in iters if iters[t] == distinct[0]) + "), "
+            )
+            text += ", ".join(
+                f"{n} ({', '.join(t for t in iters if iters[t] == n)})"
+                for n in distinct[1:]
+            )
+        p = mcfg(m, next(iter(iters)))
+        traced.append(
+            {
+                "method": m,
+                "iterations": iters,
+                "iterations_text": text,
+                "halved_on": halved,
+                "restarts": p.get("restarts", 1),
+                "trace_every": p.get("trace_every", 10),
+                "starts_from": upstream[m],
+                "shared_by": [
+                    d for d in methods if upstream[d] == m and not optimises(d)
+                ],
+            }
+        )
+    return {"data": data_description(), "upstream": upstream, "traced": traced}

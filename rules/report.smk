@@ -21,6 +21,7 @@ PAPER_TABLE_TITLES = {
     "iagan2": "IAGAN Table 2 (super-resolution)",
     "iagan3": "IAGAN Table 3 (noisy super-resolution)",
     "iagan4": "IAGAN Table 4 (deblurring)",
+    "iagantext": "IAGAN text (misaligned super-resolution)",
 }
 FIGURES = ["qualitative", "perception_distortion", "psnr_distributions", "traces"]
 
@@ -105,6 +106,7 @@ rule figures:
     threads: 1
     params:
         info=report_params(),
+        figures=figure_params(),
         pairs=pairs(),
         evaluated=evaluated_pairs(),
         k=QUALITATIVE_IMAGES,

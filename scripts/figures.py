@@ -32,13 +32,18 @@ with script_logging(sm.log[0], sm.threads):
                            info["methods"], info["image_size"], k=sm.params.k,
                            not_applicable=[(t, m) for t, m, ok in sm.params.pairs if not ok],
                            metric_csvs=dict(zip(evaluated, sm.input.csvs)))
+    tasks, methods = info["tasks"], info["methods"]
     figs = {
-        "qualitative": F.qualitative_grid(d["real"], d["inputs"], d["restored"], info["methods"], ids=d["ids"],
+        "qualitative": F.qualitative_grid(d["real"], d["inputs"], d["restored"], methods, ids=d["ids"],
                                           scores=d["scores"], title=f"Qualitative comparison, {sub}"),
-        "perception_distortion": F.perception_distortion(aggs, per_image=per,
+        "perception_distortion": F.perception_distortion(aggs, per_image=per, tasks=tasks, methods=methods,
                                                          title=f"Perception-distortion, {sub}"),
-        "psnr_distributions": F.psnr_distributions(per, methods=info["methods"], title=f"Per-image PSNR, {sub}"),
-        "traces": F.optimisation_traces(F.load_traces(shards), title=f"Optimisation traces, {sub}"),
+        "psnr_distributions": F.psnr_distributions(per, methods=methods, tasks=tasks,
+                                                   title=f"Per-image PSNR, {sub}"),
+        # one curve per optimisation, at the iteration numbers the restorations recorded
+        "traces": F.optimisation_traces(F.load_traces(shards), steps=F.load_traces(shards, key="trace_step"),
+                                        upstream=sm.params.figures["upstream"], tasks=tasks, methods=methods,
+                                        title=f"Measurement loss along each optimisation, {sub}"),
     }
     for name, fig in figs.items():
         F.save_figure(fig, sm.output[name])

@@ -34,7 +34,8 @@ with script_logging(sm.log[0], sm.threads):
             comp = T.iagan_comparison(aggs, iagan, k, dataset=sm.params.dataset,
                                       task_sigma=dict(sm.params.task_sigma), setting=setting)
             metrics, paper = T.IAGAN_METRICS, iagan
-            title = f"IAGAN (arXiv 1906.05284) Table {k}: PSNR / LPIPS"
+            title = (f"IAGAN (arXiv 1906.05284) Table {k}: PSNR / LPIPS" if k != "text" else
+                     "IAGAN (arXiv 1906.05284), text: misaligned super-resolution, PSNR / LPIPS")
             conv = (f"PSNR = PSNR of the mean MSE (IAGAN's convention); ours fill the "
                     f"'{sm.params.dataset}' columns.")
         note = f"Paper: {paper.attrs.get('note', '')} {where} {conv} {legend}"

@@ -82,8 +82,10 @@ the CPU demo within minutes.  Sources:
   lr 0.1 for 1600 (BEGAN) / 1800 (PGGAN) iterations; IAGAN code: 5 restarts,
   best final loss.
 * IAGAN paper: IA stage Adam lr 1e-4 for z and theta (BEGAN; 1e-4 / 1e-3 for
-  PGGAN), 600 iterations for CS, 500 for SR (BEGAN), half when noisy; the kept
-  iterate has the minimal objective.
+  PGGAN), 600 iterations for CS, 500 for SR (BEGAN), half when noisy (``iterations: null``
+  takes these per family); the kept iterate has the minimal objective.
+* Back-projection (``csgm_bp``, ``iagan_bp``) applies to noiseless tasks only
+  (IAGAN does not apply it when there is noise; the tables print n/a).
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ PAPER = {
     "csgm": {"lr": 0.1, "iterations": 1600, "restarts": 5, "z_prior_weight": 0.0,
              "optimizer": "adam", "lr_schedule": "constant", "trace_every": 10},
     "csgm_bp": {"clip": True},
-    "iagan": {"lr_z": 1e-4, "lr_theta": 1e-4, "iterations": 500, "halve_if_noisy": True,
+    "iagan": {"lr_z": 1e-4, "lr_theta": 1e-4, "iterations": None, "halve_if_noisy": True,
               "batched_mode": "auto", "trace_every": 10},
     "iagan_bp": {"clip": True},
 }
@@ -197,6 +199,40 @@ def restore_csgm(y, op, prior, cfg, seeds, upstream=None, task=None):
     return _finish(to_unit(r.x_gan), y, op, r.__dict__, r.seconds / B, extras, r.seconds / B)
 
 
+#: IAGAN's iterations per task family with BEGAN (paper, "Compressed sensing" and
+#: "Super-resolution" sections): 600 for compressed sensing, 500 otherwise.
+IAGAN_ITERATIONS = {"cs_gaussian": 600, "cs_fourier": 600}
+IAGAN_ITERATIONS_DEFAULT = 500
+
+
+def iagan_iterations(configured, task) -> int:
+    """The configured iterations, or the paper's for the task's family (``None``)."""
+    if configured is not None:
+        return int(configured)
+    return IAGAN_ITERATIONS.get(getattr(task, "family", ""), IAGAN_ITERATIONS_DEFAULT)
+
+
+def planned_iterations(method: str, cfg: dict, task) -> int | None:
+    """The optimiser steps ``method`` will run on ``task`` under ``cfg`` (the
+    workflow's merged parameters), as its restore function decides them: IAGAN's
+    per-family default and halving on noisy tasks included; None for a method
+    without iterations.  The figure captions use this instead of repeating the rules."""
+    if method not in PAPER or "iterations" not in PAPER[method]:
+        n = (cfg or {}).get("iterations")
+        return int(n) if n is not None else None
+    p = _params(method, cfg)
+    if method == "iagan":
+        n = iagan_iterations(p["iterations"], task)
+        return n // 2 if (getattr(task, "noisy", False) and p["halve_if_noisy"]) else n
+    return int(p["iterations"])
+
+
+def noiseless(task) -> bool:
+    """Back-projection is applied to noiseless tasks only (IAGAN: "due to the
+    noise we do not apply the BP post-processing"); the tables print n/a."""
+    return task is None or not getattr(task, "noisy", False)
+
+
 # -- back-projection -----------------------------------------------------------
 
 def _bp(name, y, op, prior, cfg, upstream):
@@ -226,13 +262,13 @@ def _bp(name, y, op, prior, cfg, upstream):
     return out
 
 
-@register("csgm_bp", needs_prior=True, upstream="csgm")
+@register("csgm_bp", needs_prior=True, upstream="csgm", applies=noiseless)
 def restore_csgm_bp(y, op, prior, cfg, seeds, upstream=None, task=None):
     """CSGM-BP: back-projection of CSGM's image, x + A^dagger (y - A x) (IAGAN eq. 10)."""
     return _bp("csgm_bp", y, op, prior, cfg, upstream)
 
 
-@register("iagan_bp", needs_prior=True, upstream="iagan")
+@register("iagan_bp", needs_prior=True, upstream="iagan", applies=noiseless)
 def restore_iagan_bp(y, op, prior, cfg, seeds, upstream=None, task=None):
     """IAGAN-BP: back-projection of IAGAN's image, x + A^dagger (y - A x) (IAGAN eq. 10)."""
     return _bp("iagan_bp", y, op, prior, cfg, upstream)
@@ -248,7 +284,7 @@ def restore_iagan(y, op, prior, cfg, seeds, upstream=None, task=None):
     p = _params("iagan", cfg)
     dev, G, _, op, y = _setup(y, op, prior, p)
     B = y.shape[0]
-    iters = int(p["iterations"])
+    iters = iagan_iterations(p["iterations"], task)
     noisy = bool(getattr(task, "noisy", False))
     if noisy and p["halve_if_noisy"]:
         iters = iters // 2
