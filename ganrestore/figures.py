@@ -29,6 +29,7 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -511,19 +512,72 @@ def optimisation_traces(traces: dict, steps: dict | None = None, upstream: dict 
     return fig
 
 
+# ----------------------------------------------------------------------------- IAGAN Fig. 2
+_CS_GAUSSIAN = re.compile(r"^cs_gaussian_(?P<ratio>[0-9.]+)$")
+
+
+def cs_ratio_tasks(tasks) -> dict:
+    """Noiseless Gaussian compressed-sensing tasks of a run: name -> m/n."""
+    out = {}
+    for t in tasks:
+        m = _CS_GAUSSIAN.match(str(t))
+        if m:
+            out[t] = float(m["ratio"])
+    return out
+
+
+def cs_mse_curve(per_image, methods: list[str] | None = None, title: str = "") -> Figure:
+    """IAGAN Fig. 2: reconstruction MSE (mean over images, data range 1) against
+    the compression ratio m/n of noiseless Gaussian compressed sensing, one
+    curve per method with a band between the 25th and 75th percentiles of the
+    per-image MSE.  ``per_image``: the per-image metric rows (task, method, mse)."""
+    fig = _figure((6.4, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    ratios = cs_ratio_tasks(per_image["task"].unique()) if per_image is not None and len(per_image) else {}
+    if len(ratios) < 2:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "needs noiseless cs_gaussian_<m/n> tasks at two or more ratios",
+                ha="center", va="center", fontsize=9)
+        fig.suptitle(title or "Reconstruction MSE vs m/n", fontsize=10)
+        return fig
+    df = per_image[per_image["task"].isin(list(ratios))].copy()
+    df["ratio"] = df["task"].map(ratios)
+    present = list(dict.fromkeys(df["method"]))
+    for m in _ordered(present, methods):
+        d = df[(df["method"] == m) & np.isfinite(df["mse"].astype(float))]
+        if d.empty:
+            continue
+        g = d.groupby("ratio")["mse"]
+        r = np.array(sorted(g.groups))
+        mean = g.mean().reindex(r).to_numpy(float)
+        lo, hi = g.quantile(0.25).reindex(r).to_numpy(float), g.quantile(0.75).reindex(r).to_numpy(float)
+        color = method_color(m)
+        ax.plot(r, mean, marker="o", ms=3.5, color=color, label=m, gid=m)
+        ax.fill_between(r, lo, hi, color=color, alpha=0.15, lw=0, gid=m)
+    ax.set_yscale("log")
+    ax.set_xlabel("compression ratio m/n")
+    ax.set_ylabel("reconstruction MSE (mean over images)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, title="band: 25th-75th percentile", title_fontsize=7)
+    ax.set_title(title or "Compressed sensing, Gaussian A: MSE vs m/n (IAGAN Fig. 2)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 # ----------------------------------------------------------------------------- reading artifacts
-def observation_image(y, task_name: str, image_size: int) -> np.ndarray:
+def observation_image(y, task_name: str, image_size: int, seed: int = 0) -> np.ndarray:
     """The observation shown as a picture: ``y`` itself when it is an image
-    (masked, grey, low-resolution, noisy), else ``A_input(y)`` (e.g. the
-    zero-filled inverse of compressed-sensing measurements); clipped to [0, 1]."""
+    (masked, grey, low-resolution, noisy, blurred), else ``A_input(y)`` (e.g. the
+    zero-filled inverse of compressed-sensing measurements; ``seed`` is the
+    experiment's, which fixes a random operator); clipped to [0, 1]."""
     import torch
 
     y = torch.as_tensor(np.asarray(y))
-    if y.ndim == 4 and y.shape[1] in (1, 3):
+    if y.ndim == 4 and y.shape[1] in (1, 3) and y.shape[-1] == y.shape[-2]:
         return y.clamp(0, 1).numpy()
     from .tasks import make_task
 
-    return make_task(task_name, image_size).op.A_input(y).clamp(0, 1).numpy()
+    return make_task(task_name, image_size, seed).op.A_input(y).clamp(0, 1).numpy()
 
 
 def pick_images(ids, k: int) -> list[int]:
@@ -535,7 +589,8 @@ def pick_images(ids, k: int) -> list[int]:
 
 
 def load_qualitative(data_path, corrupt_paths: dict, shard_paths: dict, methods: list[str],
-                     image_size: int, k: int = 3, not_applicable=(), metric_csvs: dict | None = None):
+                     image_size: int, k: int = 3, not_applicable=(), metric_csvs: dict | None = None,
+                     seed: int = 0):
     """Arrays for :func:`qualitative_grid` from workflow artifacts.
 
     ``corrupt_paths``: task -> corruption ``.npz``; ``shard_paths``: (task,
@@ -556,7 +611,7 @@ def load_qualitative(data_path, corrupt_paths: dict, shard_paths: dict, methods:
     for task, cp in corrupt_paths.items():
         d = load_artifact(cp)
         pos = {str(i): j for j, i in enumerate(d["ids"])}
-        inputs[task] = observation_image(d["y"][[pos[i] for i in chosen]], task, image_size)
+        inputs[task] = observation_image(d["y"][[pos[i] for i in chosen]], task, image_size, seed)
         restored[task], scores[task] = {}, {}
         for m in methods:
             if (task, m) in set(not_applicable):

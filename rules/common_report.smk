@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from ganrestore.methods.classical import LOWRANK_DEFAULTS, TV_DEFAULTS
+from ganrestore.figures import cs_ratio_tasks
 from ganrestore.methods.gan import planned_iterations
 
 

@@ -24,6 +24,9 @@ PAPER_TABLE_TITLES = {
     "iagantext": "IAGAN text (misaligned super-resolution)",
 }
 FIGURES = ["qualitative", "perception_distortion", "psnr_distributions", "traces"]
+# IAGAN Fig. 2 (MSE vs m/n) when the run has noiseless Gaussian CS at >= 2 ratios
+if len(cs_ratio_tasks(config["tasks"])) >= 2:
+    FIGURES.append("cs_mse")
 
 
 rule effective_config:

@@ -31,7 +31,7 @@ with script_logging(sm.log[0], sm.threads):
     d = F.load_qualitative(sm.input.data, dict(zip(info["tasks"], sm.input.corrupt)), shards,
                            info["methods"], info["image_size"], k=sm.params.k,
                            not_applicable=[(t, m) for t, m, ok in sm.params.pairs if not ok],
-                           metric_csvs=dict(zip(evaluated, sm.input.csvs)))
+                           metric_csvs=dict(zip(evaluated, sm.input.csvs)), seed=info["seed"])
     tasks, methods = info["tasks"], info["methods"]
     figs = {
         "qualitative": F.qualitative_grid(d["real"], d["inputs"], d["restored"], methods, ids=d["ids"],
@@ -45,5 +45,8 @@ with script_logging(sm.log[0], sm.threads):
                                         upstream=sm.params.figures["upstream"], tasks=tasks, methods=methods,
                                         title=f"Measurement loss along each optimisation, {sub}"),
     }
+    if "cs_mse" in sm.output.keys():
+        figs["cs_mse"] = F.cs_mse_curve(per, methods=methods,
+                                        title=f"Compressed sensing, Gaussian A: MSE vs m/n (IAGAN Fig. 2), {sub}")
     for name, fig in figs.items():
         F.save_figure(fig, sm.output[name])

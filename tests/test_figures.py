@@ -306,3 +306,39 @@ def test_every_caption_states_experiment_images_protocol_and_prior(name):
     html = _render(ROOT / "report" / f"figure_{name}.rst",
                    types.SimpleNamespace(info=info_np, figures={**figures, "traced": []}, k=3))
     assert "GAN prior" not in html and "37 test images" in html
+
+
+def test_cs_mse_curve_plots_mean_mse_against_the_ratio():
+    """IAGAN Fig. 2: x = the ratios of the noiseless Gaussian CS tasks, y = mean
+    per-image MSE per method; noisy CS and other tasks are left out."""
+    import pandas as pd
+
+    from ganrestore.figures import cs_mse_curve, cs_ratio_tasks, method_color
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for t, r in [("cs_gaussian_0.05", 0.05), ("cs_gaussian_0.1", 0.1), ("cs_gaussian_0.3", 0.3)]:
+        for m, level in [("csgm", 0.02), ("iagan", 0.01 * (1 - r))]:
+            for i in range(4):
+                rows.append({"task": t, "method": m, "image_id": str(i), "mse": level * (1 + 0.1 * rng.random())})
+    rows.append({"task": "cs_gaussian_0.2_noise0.05", "method": "csgm", "image_id": "0", "mse": 9.0})
+    rows.append({"task": "sr4", "method": "csgm", "image_id": "0", "mse": 9.0})
+    df = pd.DataFrame(rows)
+    assert cs_ratio_tasks(df["task"].unique()) == {"cs_gaussian_0.05": 0.05, "cs_gaussian_0.1": 0.1,
+                                                   "cs_gaussian_0.3": 0.3}
+    fig = cs_mse_curve(df, methods=["csgm", "iagan"])
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert set(lines) == {"csgm", "iagan"}
+    for m, ln in lines.items():
+        x, y = ln.get_data()
+        assert list(x) == [0.05, 0.1, 0.3]
+        want = df[(df.method == m) & df.task.isin(["cs_gaussian_0.05", "cs_gaussian_0.1", "cs_gaussian_0.3"])]
+        want = want.groupby("task")["mse"].mean().sort_index(key=lambda s: s.str.len() * 0 + s.map(
+            {"cs_gaussian_0.05": 0, "cs_gaussian_0.1": 1, "cs_gaussian_0.3": 2}))
+        np.testing.assert_allclose(y, want.to_numpy())
+        assert ln.get_color() == method_color(m)
+    assert ax.get_yscale() == "log"
+    # one ratio only: the figure says what it needs instead of a misleading curve
+    one = cs_mse_curve(df[df.task == "cs_gaussian_0.1"])
+    assert any("two or more ratios" in t.get_text() for t in one.axes[0].texts)
