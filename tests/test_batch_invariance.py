@@ -35,9 +35,11 @@ TINY = {
     "yeh": {"iterations": 12, "restarts": 2}, "yeh_blend": {},
     "csgm": {"iterations": 12, "restarts": 2}, "csgm_bp": {},
     "iagan": {"iterations": 10}, "iagan_bp": {},
+    "dip": {"iterations": 6, "skip_n33d": 8, "skip_n33u": 8, "skip_n11": 2},
 }
 # per method, the task it is checked on (a task it applies to; noisy where that matters)
-TASK = {"tv": "denoise_sigma0.1", "sparse": "inpaint_center32", "yeh_blend": "inpaint_center32"}
+TASK = {"tv": "denoise_sigma0.1", "sparse": "inpaint_center32", "yeh_blend": "inpaint_center32",
+        "dip": "denoise_sigma0.1"}       # dip: the row with output averaging and backtracking
 
 
 @pytest.fixture(scope="module")
