@@ -9,7 +9,7 @@ rule claims:
     numbers and held / not held / not run (Markdown, CSV, HTML)."""
     input:
         aggs=[metrics_json(t, m) for t, m in evaluated_pairs()],
-        iagan="config/paper_tables/iagan_tables.csv",
+        iagan=f"{PAPER_TABLES_DIR}/iagan_tables.csv",
     output:
         md=f"{results_dir()}/tables/claims.md",
         csv=f"{results_dir()}/tables/claims.csv",

@@ -32,7 +32,20 @@ else:
 
 # method_params the file itself sets (the schema's defaults fill in every method's)
 _GIVEN_METHOD_PARAMS = list(config.get("method_params") or {})
-validate(config, schema="../config/schema.yaml", set_default=True)
+
+# Plugins (ganrestore.plugins): methods, GAN prior architectures and data sources
+# of other packages, from their installed entry points and the modules the
+# config names under `plugins`, imported before validation so that a plugin
+# method's own parameter schema joins method_params.  A plugin that fails to
+# import or takes a registered name stops the run here, naming it.
+from ganrestore import plugins as _plugins
+
+with open(Path(workflow.basedir) / "config" / "schema.yaml") as _f:
+    _BASE_SCHEMA = yaml.safe_load(_f)
+_plugins.load(config.get("plugins"), export=True)
+CONFIG_SCHEMA = _plugins.config_schema(_BASE_SCHEMA, config)
+with _plugins.schema_file(CONFIG_SCHEMA, "../config/schema.yaml", _BASE_SCHEMA) as _s:
+    validate(config, schema=_s, set_default=True)
 
 # The library does the work; the workflow only wires artifacts together.
 import ganrestore
@@ -53,9 +66,7 @@ def _config_error(msg):
 
 
 # What JSON Schema cannot say (safe name, integers that are ints, per-task
-# blocks, md5 override names).
-with open(Path(workflow.basedir) / "config" / "schema.yaml") as _f:
-    CONFIG_SCHEMA = yaml.safe_load(_f)
+# blocks, md5 override names), against CONFIG_SCHEMA (with plugin methods').
 try:
     check_name(config["name"])
     check_integers(config, CONFIG_SCHEMA)
@@ -134,6 +145,11 @@ def resolve_checkpoint_stem(stem):
         return stem
     shipped = Path(ganrestore.__file__).resolve().parent.parent / stem
     return str(shipped) if Path(f"{shipped}.json").exists() else stem
+
+
+# The papers' numbers, shipped with the workflow: relative to the working
+# directory, which need not be the checkout (snakemake --directory .test).
+PAPER_TABLES_DIR = os.path.relpath(Path(workflow.basedir) / "config" / "paper_tables")
 
 
 def results_dir():

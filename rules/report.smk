@@ -59,8 +59,8 @@ rule tables:
     them (HTML, Markdown, CSV, LaTeX), and the table of all our results."""
     input:
         aggs=[metrics_json(t, m) for t, m in evaluated_pairs()],
-        yeh="config/paper_tables/yeh2018_table.csv",
-        iagan="config/paper_tables/iagan_tables.csv",
+        yeh=f"{PAPER_TABLES_DIR}/yeh2018_table.csv",
+        iagan=f"{PAPER_TABLES_DIR}/iagan_tables.csv",
     output:
         **_table_outputs(),
     log:

@@ -46,8 +46,9 @@ IMPORT_TO_PACKAGE = {
 }
 # Provided by Snakemake itself to every script (its own path is put on sys.path).
 PROVIDED = {"snakemake"}
-# Modules ganrestore.methods imports by name at run time (its _MODULES list).
-METHOD_MODULES = ["trivial", "classical", "gan", "dip", "cgan"]
+# Modules ganrestore.methods imports on the first lookup (load_builtins), followed
+# explicitly here in case the import scan misses a function-level import.
+METHOD_MODULES = ["trivial", "classical", "gan", "dip"]
 
 
 def canon(name: str) -> str:

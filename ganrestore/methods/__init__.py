@@ -13,6 +13,15 @@ the :class:`Restoration` of the method it builds on (``csgm_bp`` on ``csgm``,
 Register with :func:`register`; look up with :func:`get_method`; run with
 :func:`run_method` (never call ``MethodInfo.fn`` on a shard directly).
 
+**Where methods come from.**  The built-in modules, imported explicitly by
+:func:`load_builtins` on the first lookup (not at ``import ganrestore.methods``,
+which stays cheap), then plugins (:mod:`ganrestore.plugins`): installed
+``ganrestore.methods`` entry points and the modules a config names under
+``plugins``.  A name is registered once: registering a taken name with another
+function raises :class:`ganrestore.plugins.DuplicateNameError` (re-registering
+the same definition, as ``importlib.reload`` or a test runner's re-import does,
+replaces it).
+
 **Batch independence by construction.**  :func:`run_method` hands a method
 fixed-shape micro-batches of ``microbatch`` images (default 1), each a fresh,
 contiguous copy of that image's observation, seed and upstream rows.  With
@@ -36,8 +45,7 @@ construction, so results may then differ in the last bits.
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -56,6 +64,9 @@ class MethodInfo:
     gpu: bool = False                  # benefits from a GPU (rule resources)
     description: str = ""
     check: Callable | None = None      # (cfg, task, config) -> None; raises ValueError on a bad setting
+    # JSON Schema of the method's method_params block; plugin methods only (the
+    # built-in ones are described in config/schema.yaml): ganrestore.plugins.method_schema
+    schema: dict | None = field(default=None, compare=False)
 
     def applies_to(self, task) -> bool:
         return True if self.applies is None else bool(self.applies(task))
@@ -63,24 +74,41 @@ class MethodInfo:
 
 REGISTRY: dict[str, MethodInfo] = {}
 
-# modules imported on first lookup so that every method registers itself
-_MODULES = ["trivial", "classical", "gan", "dip", "cgan"]
-
 
 def register(name: str, **kw):
+    """Decorator: register ``fn`` as the method ``name`` (keywords: the fields of
+    :class:`MethodInfo`; ``schema``: the JSON Schema of a plugin method's
+    ``method_params`` block, see :func:`ganrestore.plugins.method_schema`).
+
+    A name that is taken by another function is refused
+    (:class:`ganrestore.plugins.DuplicateNameError`); code outside this package
+    first loads the built-in methods, so that a plugin cannot take their names
+    whatever the import order."""
+    from ..plugins import check_free, check_schema  # noqa: PLC0415
+
     def deco(fn):
+        if not str(getattr(fn, "__module__", "")).startswith(__name__ + "."):
+            load_builtins()
+        old = REGISTRY.get(name)
+        check_free("method", name, old.fn if old else None, fn)
+        if kw.get("schema") is not None:
+            check_schema(kw["schema"], f"method {name!r}")
         REGISTRY[name] = MethodInfo(name=name, fn=fn, description=(fn.__doc__ or "").strip().split("\n")[0], **kw)
         return fn
     return deco
 
 
+def load_builtins() -> None:
+    """Import the built-in method modules (each registers its methods)."""
+    from . import classical, dip, gan, trivial  # noqa: F401, PLC0415
+
+
 def _load_all():
-    for m in _MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{m}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{m}":
-                raise
+    """Every method: the built-in ones, then the plugins (ganrestore.plugins)."""
+    from ..plugins import ensure_loaded  # noqa: PLC0415
+
+    load_builtins()
+    ensure_loaded()
 
 
 def available() -> list[str]:
@@ -170,4 +198,4 @@ def run_method(method, y, op, prior, cfg: dict, seeds, upstream: Restoration | N
 
 
 __all__ = ["Restoration", "MethodInfo", "register", "get_method", "available", "run_method", "flag_failures",
-           "REGISTRY"]
+           "REGISTRY", "load_builtins"]
