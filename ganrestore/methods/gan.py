@@ -1,7 +1,7 @@
 """GAN-prior restoration: Yeh et al. (ICASSP 2018), CSGM, CSGM-BP, IAGAN, IAGAN-BP.
 
 Every method works through the task's operator only (``op.A``,
-``op.A_adjoint``, ``op.A_dagger``, ``op.mask`` for the inpainting blend), on
+``op.A_adjoint``, ``op.A_dagger``, ``op.pixel_mask()`` for the inpainting weights and blend), on
 images in ``[0, 1]``; the generator maps ``z`` (B, 100) to ``[-1, 1]`` and
 ``to_unit`` converts.  All methods batch images x random restarts in one tensor
 (see :mod:`ganrestore.methods.gan_core` for why images never interact) and keep
@@ -303,7 +303,9 @@ def restore_iagan(y, op, prior, cfg, seeds, upstream=None, task=None):
 # -- Yeh et al. ----------------------------------------------------------------
 
 def _yeh_weights(op, p, y):
-    mask = getattr(op, "mask", None)
+    # a pixel mask with holes (inpainting); not the identity's all-ones mask, nor a
+    # Fourier operator's frequency mask
+    mask = None if op.is_identity else op.pixel_mask()
     if mask is None or not p["weighted_mask"]:
         return None
     w = blending.weighted_mask(mask, int(p["mask_window"])).to(y.device)
@@ -364,7 +366,7 @@ def restore_yeh_blend(y, op, prior, cfg, seeds, upstream=None, task=None):
     xs = torch.nan_to_num(x)
     yc = y.detach().cpu().float()
     family = getattr(task, "family", "")
-    mask = getattr(op, "mask", None)
+    mask = None if op.is_identity else op.pixel_mask()
     if mask is not None and family in ("inpaint", ""):
         m = mask.detach().cpu().float()
         out, kind = blending.poisson_blend(yc * m, xs, m), "poisson"
