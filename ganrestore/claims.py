@@ -505,8 +505,8 @@ def _misaligned(run):
         if a and m:
             di, dc = a["iagan"] - m["iagan"], a["csgm"] - m["csgm"]
             t.failed |= not di < dc
-            t.parts.append(f"{aligned} -> {task}: iagan {a['iagan']:.2f} -> {m['iagan']:.2f} (−{di:.2f}), "
-                           f"csgm {a['csgm']:.2f} -> {m['csgm']:.2f} (−{dc:.2f}) dB" + ("" if di < dc else " ✗"))
+            t.parts.append(f"{aligned} -> {task}: iagan {a['iagan']:.2f} -> {m['iagan']:.2f} (loss {di:+.2f}), "
+                           f"csgm {a['csgm']:.2f} -> {m['csgm']:.2f} (loss {dc:+.2f}) dB" + ("" if di < dc else " ✗"))
     return t.verdict("needs sr<k> and sr<k>_misaligned with iagan and csgm")
 
 

@@ -13,6 +13,7 @@ stops the run at once with a message naming it.
   check (:attr:`ganrestore.methods.MethodInfo.check`), e.g. ``constrained`` on
   a noisy task.
 * ``data.celeba.md5`` overrides name files of the release.
+* ``method_tasks`` names configured methods and tasks.
 
 Every error is a :class:`ConfigError` whose message starts with the dotted key.
 """
@@ -152,12 +153,24 @@ def check_md5_names(config: dict) -> None:
                               f"(known: {', '.join(sorted(CELEBA_FILES))})")
 
 
+def check_method_tasks(config: dict) -> None:
+    """``method_tasks`` names configured methods and configured tasks only."""
+    methods, tasks = list(config.get("methods") or []), list(config.get("tasks") or [])
+    for m, only in (config.get("method_tasks") or {}).items():
+        if m not in methods:
+            raise ConfigError(f"method_tasks.{m}: {m!r} is not in methods ({', '.join(methods)})")
+        for t in only or []:
+            if t not in tasks:
+                raise ConfigError(f"method_tasks.{m}: {t!r} is not a configured task ({', '.join(tasks)})")
+
+
 def check_config(config: dict, schema: dict) -> list[str]:
     """Everything above but the per-pair checks; returns notes (not errors)."""
     check_name(config.get("name"))
     check_integers(config, schema)
     notes = check_per_task(config, schema)
     check_md5_names(config)
+    check_method_tasks(config)
     return notes
 
 

@@ -184,7 +184,13 @@ def shard_range(shard):
 
 
 def applies(task, method):
-    return get_method(method).applies_to(TASKS[task])
+    """The method runs on the task: it applies to the task's family, the config's
+    method_tasks does not leave the task out, and its upstream method runs there."""
+    info = get_method(method)
+    only = (config.get("method_tasks") or {}).get(method)
+    if not info.applies_to(TASKS[task]) or (only is not None and task not in only):
+        return False
+    return info.upstream is None or applies(task, info.upstream)
 
 
 def pairs():

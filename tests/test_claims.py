@@ -297,7 +297,7 @@ def test_misaligned_robustness():
     aggs = [agg("sr4", "iagan", 27.0), agg("sr4", "csgm", 20.5), agg("sr4_misaligned", "iagan", 26.7),
             agg("sr4_misaligned", "csgm", 19.2)]
     r = claim(aggs, "iagan.misaligned_robust")  # IAGAN loses 0.30 dB, CSGM 1.30 dB
-    assert r["status"] == "held" and "(−0.30)" in r["numbers"] and "(−1.30)" in r["numbers"]
+    assert r["status"] == "held" and "(loss +0.30)" in r["numbers"] and "(loss +1.30)" in r["numbers"]
     aggs[2]["psnr_of_mean_mse"] = 25.0
     assert claim(aggs, "iagan.misaligned_robust")["status"] == "not held"
     assert claim(aggs[2:], "iagan.misaligned_robust")["status"] == "not run"  # no aligned sr4

@@ -135,3 +135,19 @@ def test_changing_the_shard_size_changes_no_image_result(tmp_path, monkeypatch):
     worst = max(abs(one[k] - three[k]) for k in one)
     assert worst <= 0.01, worst
     assert len(list((wd / "results/shards/restore/sr4/iagan").glob("s3-*.npz"))) == 1
+
+
+def test_method_tasks_restricts_a_method_and_what_builds_on_it(tmp_path):
+    """method_tasks: yeh only on sr4 -> no yeh / yeh_blend jobs on the other
+    tasks, the tables say n/a there; other methods untouched."""
+    wd = copy_workflow(tmp_path)
+    cfg = write_config(wd, **{"tasks": ["sr4", "denoise_sigma0.1"], "methods": ["input", "yeh", "yeh_blend"],
+                              "method_tasks": {"yeh": ["sr4"]}})
+    r = snakemake(wd, "-n", "--configfile", str(cfg))
+    assert r.returncode == 0, r.stderr[-3000:]
+    planned = re.findall(r"^\s+wildcards: (.*)$", r.stdout, re.M)
+    restores = [w for w in planned if "method=" in w and "shard=" in w]
+    assert any("task=sr4, method=yeh," in w for w in restores)
+    assert any("task=sr4, method=yeh_blend," in w for w in restores)
+    assert not any("task=denoise_sigma0.1, method=yeh" in w for w in restores), restores
+    assert any("task=denoise_sigma0.1, method=input," in w for w in restores)
