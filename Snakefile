@@ -13,6 +13,7 @@
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/data_celeba.smk"
+include: "rules/data_plugin.smk"
 include: "rules/corrupt.smk"
 include: "rules/priors.smk"
 include: "rules/classical.smk"

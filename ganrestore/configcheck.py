@@ -153,15 +153,28 @@ def check_md5_names(config: dict) -> None:
                               f"(known: {', '.join(sorted(CELEBA_FILES))})")
 
 
-def check_method_tasks(config: dict) -> None:
-    """``method_tasks`` names configured methods and configured tasks only."""
+def check_method_tasks(config: dict) -> list[str]:
+    """``method_tasks`` names methods and tasks that exist (errors, e.g. a typo);
+    ones that exist but are not configured give notes (a config derived from
+    another may keep them)."""
+    from .methods import available
+    from .tasks import make_task
+
     methods, tasks = list(config.get("methods") or []), list(config.get("tasks") or [])
+    notes = []
     for m, only in (config.get("method_tasks") or {}).items():
         if m not in methods:
-            raise ConfigError(f"method_tasks.{m}: {m!r} is not in methods ({', '.join(methods)})")
+            if m not in available():
+                raise ConfigError(f"method_tasks.{m}: {m!r} is not a method; available: {', '.join(available())}")
+            notes.append(f"method_tasks.{m} is set but {m!r} is not in methods")
         for t in only or []:
             if t not in tasks:
-                raise ConfigError(f"method_tasks.{m}: {t!r} is not a configured task ({', '.join(tasks)})")
+                try:
+                    make_task(t, int(config.get("image_size", 64)))
+                except ValueError as e:
+                    raise ConfigError(f"method_tasks.{m}: {t!r} is not a task ({e})") from None
+                notes.append(f"method_tasks.{m} names {t!r}, which is not in tasks")
+    return notes
 
 
 def check_config(config: dict, schema: dict) -> list[str]:
@@ -170,8 +183,7 @@ def check_config(config: dict, schema: dict) -> list[str]:
     check_integers(config, schema)
     notes = check_per_task(config, schema)
     check_md5_names(config)
-    check_method_tasks(config)
-    return notes
+    return notes + check_method_tasks(config)
 
 
 __all__ = ["ConfigError", "check_config", "check_integers", "check_name", "check_per_task", "check_pairs",

@@ -155,11 +155,9 @@ def register_prior(name: str, cls=None, keys=(), description: str = ""):
     """Register a GAN prior architecture (:class:`PriorArchitecture`) under
     ``name``; use directly (``register_prior("stylegan_tiny", Gen, ("nz",))``)
     or as a class decorator.  A name that is taken is refused.
-
-    Not wired yet: :func:`ganrestore.priors.checkpoint.build_network` looks up
-    only the built-in architectures, so a checkpoint whose sidecar names a
-    plugin architecture does not load until it also consults
-    :func:`prior_architecture`."""
+    :func:`ganrestore.priors.checkpoint.build_network` (so ``load_prior``)
+    builds a checkpoint whose sidecar names it, with the same shape checks
+    against the weights file as for the built-in architectures."""
     def deco(c):
         if not isinstance(name, str) or not name:
             raise ValueError(f"prior architecture name must be a non-empty string, got {name!r}")
@@ -186,11 +184,10 @@ def register_source(name: str, n_images: Callable, schema: dict | None = None, d
     (:class:`DataSource`).  A name that is taken (``demo``, ``celeba``, ...) is
     refused; ``schema`` must be a valid JSON Schema.
 
-    Not wired yet: ``data.source`` in config/schema.yaml lists the built-in
-    sources only and the workflow has one prepare rule per built-in source, so
-    a plugin source cannot be selected in a config until a generic prepare rule
-    calls :func:`build_source` and ``N_IMAGES`` (rules/common.smk) asks
-    :attr:`DataSource.n_images`."""
+    A config selects it with ``data.source: <name>`` and configures it under
+    ``data.<name>`` (validated by ``schema``): the workflow's ``prepare_plugin``
+    rule (rules/data_plugin.smk) calls :func:`prepare_source`, and the number
+    of test images comes from ``n_images``."""
     def deco(build):
         if not isinstance(name, str) or not _MODULE_NAME.fullmatch(name) or "." in name:
             raise ValueError(f"data source name must be an identifier, got {name!r}")
@@ -293,13 +290,39 @@ def config_schema(schema: dict, config: dict) -> dict:
     if isinstance(config.get("method_params"), dict):
         named += list(config["method_params"])
     extra = [m for m in dict.fromkeys(named) if isinstance(m, str) and m in known and m not in params]
-    if not extra:
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    source = data.get("source")
+    plugin_source = isinstance(source, str) and source not in BUILTIN_SOURCES and source in SOURCES
+    if not extra and not plugin_source:
         return schema
     out = copy.deepcopy(schema)
     node = out["properties"]["method_params"].setdefault("properties", {})
     for m in extra:
         node[m] = method_schema(REGISTRY[m])
+    if plugin_source:
+        # the named plugin source joins data.source's choices, its block data.<name> its schema
+        dnode = out["properties"]["data"]["properties"]
+        dnode["source"]["enum"] = list(dnode["source"]["enum"]) + [source]
+        sub = copy.deepcopy(SOURCES[source].schema) if SOURCES[source].schema else {"type": "object"}
+        sub.setdefault("default", {})
+        dnode[source] = sub
     return out
+
+
+def prepare_source(name: str, cfg: dict, image_size: int, out_test, out_val, out_manifest) -> dict:
+    """The workflow's prepare step for a plugin data source: :func:`build_source`,
+    then the same artifacts as every built-in source (``{test,val}.npz`` and the
+    manifest, written atomically)."""
+    from .pipeline import write_manifest, write_split  # noqa: PLC0415
+
+    out = build_source(name, cfg, image_size)
+    meta = {"stage": "prepare", "source": name, "plugin": where(SOURCES[name].build), "config": cfg,
+            "image_size": int(image_size)}
+    for split, path in (("test", out_test), ("val", out_val)):
+        write_split(path, out[split]["images"], out[split]["ids"], {**meta, "split": split})
+    write_manifest(out_manifest, out["manifest"] or [{"source": name, "split": sp, "id": i}
+                                                    for sp in ("test", "val") for i in out[sp]["ids"]])
+    return {sp: len(out[sp]["ids"]) for sp in ("test", "val")}
 
 
 @contextlib.contextmanager

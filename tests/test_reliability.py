@@ -146,7 +146,7 @@ BAD_CONFIGS = {
                                    ["data.celeba.md5.img_align_celba.zip"]),
     # method_tasks names configured methods and tasks
     "method_tasks unknown method": (_cfg(method_tasks={"yehh": ["sr4"]}), ["method_tasks.yehh"]),
-    "method_tasks unconfigured task": (_cfg(method_tasks={"tv": ["sr_4"]}), ["method_tasks.tv", "sr_4"]),
+    "method_tasks no such task": (_cfg(method_tasks={"tv": ["sr_4"]}), ["method_tasks.tv", "sr_4"]),
     # a folder that is a file, an archive that is a folder
     "folder dir is a file": (_cfg(**{"data.source": "folder", "data.folder.dir": str(ROOT / "README.md"),
                                      "data.folder.n_test": 2}), ["data.folder.dir", "not a folder"]),

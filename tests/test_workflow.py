@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import yaml
 
 from workflow_helpers import copy_workflow, snakemake, write_config
 
@@ -19,9 +20,14 @@ def test_dry_run_plans_one_job_per_task_method_shard(tmp_path, profile):
     assert r.returncode == 0, r.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", r.stdout + r.stderr, re.M))
     n_restore = int(counts["restore"])
-    # 5 tasks x input + sr4 x bicubic, 10 shards each; never more than 5 x 2 x 10
-    assert n_restore == (5 + 1) * 10
-    assert n_restore <= 5 * 2 * 10
+    # every task x input + every super-resolution task x bicubic, 10 shards each;
+    # never more than tasks x methods x shards
+    from ganrestore.tasks import make_task
+
+    tasks = yaml.safe_load(cfg.read_text())["tasks"]
+    n_sr = sum(make_task(t, 64).family == "sr" for t in tasks)
+    assert n_restore == (len(tasks) + n_sr) * 10
+    assert n_restore <= len(tasks) * 2 * 10
 
 
 @pytest.mark.parametrize("override, needle", [

@@ -93,9 +93,15 @@ def build_network(arch: dict) -> torch.nn.Module:
     ``with torch.device("meta"):`` to get the shapes without allocating.
     """
     name = arch.get("name")
-    if name not in _ARCHS:
-        raise ValueError(f"unknown architecture {name!r}; known: {sorted(_ARCHS)}")
-    cls, keys = _ARCHS[name]
+    if name in _ARCHS:
+        cls, keys = _ARCHS[name]
+    else:                      # a plugin's architecture (ganrestore.plugins.register_prior)
+        from ..plugins import PRIORS, prior_architecture  # noqa: PLC0415
+
+        plug = prior_architecture(name) if isinstance(name, str) else None
+        if plug is None:
+            raise ValueError(f"unknown architecture {name!r}; known: {sorted(_ARCHS) + sorted(PRIORS)}")
+        cls, keys = plug.cls, tuple(plug.keys)
     unknown = sorted(set(arch) - {"name", *keys})
     bad = {k: arch[k] for k in keys if k in arch
            and (not isinstance(arch[k], int) or isinstance(arch[k], bool) or arch[k] < 1)}
