@@ -188,3 +188,69 @@ def check_config(config: dict, schema: dict) -> list[str]:
 
 __all__ = ["ConfigError", "check_config", "check_integers", "check_name", "check_per_task", "check_pairs",
            "per_task_schema", "RESERVED_NAMES"]
+
+
+# -- named profiles of method settings -------------------------------------------
+
+def _profiles() -> dict:
+    """method -> profile name -> task family -> settings."""
+    from .official import YEH_OFFICIAL
+
+    return {"yeh": {"official": YEH_OFFICIAL}}
+
+
+def expand_profiles(config: dict) -> list[str]:
+    """Replace ``method_params.<m>.profile`` and ``...per_task.<task>.profile`` by
+    the settings they name, written into the per-task blocks, so that the
+    effective configuration says every value it runs with (a config means what
+    it says).  Precedence, strongest first: a per-task key, the per-task
+    profile, a method-level key, the method-level profile, the schema's
+    defaults.  Works on the raw config, before defaults; returns notes."""
+    from .tasks import make_task
+
+    profiles = _profiles()
+    notes = []
+    mp = config.get("method_params")
+    if not isinstance(mp, dict):
+        return notes
+    tasks = config.get("tasks") if isinstance(config.get("tasks"), list) else []
+    size = config.get("image_size", 64)
+    for method, params in mp.items():
+        if not isinstance(params, dict):
+            continue
+        per_task = params.get("per_task") if isinstance(params.get("per_task"), dict) else {}
+        top = params.pop("profile", None)
+        named = {t: b.get("profile") for t, b in per_task.items() if isinstance(b, dict) and "profile" in b}
+        if top is None and not named:
+            continue
+        known = profiles.get(method, {})
+        for where, prof in [(f"method_params.{method}.profile", top)] + \
+                [(f"method_params.{method}.per_task.{t}.profile", p) for t, p in named.items()]:
+            if prof is not None and prof not in known:
+                raise ConfigError(f"{where}: unknown profile {prof!r}; known: {', '.join(sorted(known)) or 'none'}")
+        for t in tasks:
+            block = dict(per_task.get(t) or {})
+            prof = block.pop("profile", None)
+            if top is None and prof is None:
+                continue
+            try:
+                fam = make_task(t, int(size) if isinstance(size, int) else 64).family
+            except ValueError:
+                continue                 # the task check reports it
+            vals = {}
+            if top is not None:
+                if fam not in known[top]:
+                    raise ConfigError(f"method_params.{method}.profile: {top!r} has no settings for the {fam} "
+                                      f"task {t!r}")
+                vals.update({k: v for k, v in known[top][fam].items() if k not in params})
+            if prof is not None:
+                if fam not in known[prof]:
+                    raise ConfigError(f"method_params.{method}.per_task.{t}.profile: {prof!r} has no settings "
+                                      f"for the {fam} family")
+                vals.update(known[prof][fam])
+            vals.update(block)
+            per_task[t] = vals
+        params["per_task"] = per_task
+        notes.append(f"method_params.{method}: profile settings written into per_task "
+                     f"(see results/<name>/config.yaml)")
+    return notes

@@ -570,8 +570,67 @@ class UniformBlur(Operator):
         return {**super().spec(), "size": self.size}
 
 
+# ----------------------------------------------------------------------------- official Yeh SR
+
+def tf_bilinear_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """1-D TF ``resize_bilinear(align_corners=True)`` as an (n_out, n_in) matrix:
+    output ``i`` samples the input at ``i (n_in - 1) / (n_out - 1)``, linearly."""
+    import math
+
+    M = torch.zeros(n_out, n_in, dtype=torch.float64)
+    scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    for i in range(n_out):
+        s = i * scale
+        j = min(int(math.floor(s)), n_in - 1)
+        f = s - j
+        M[i, j] += 1.0 - f
+        if f > 1e-12 and j + 1 < n_in:
+            M[i, j + 1] += f
+    return M
+
+
+class BilinearDownUp(Operator):
+    """The official Yeh et al. super-resolution operator (``src/model_superres.py``
+    ``perform_corruption``): TF ``resize_bilinear(align_corners=True)`` down by
+    ``factor`` and back up, an image-to-image map ``A X = M X M^T`` per channel
+    with ``M = U D`` (64 x 64 for 64 px).  Exact adjoint, closed-form
+    pseudo-inverse ``M^+ Y M^{+T}``; ``A_input`` is the image itself."""
+
+    name = "tf_bilinear_downup"
+
+    def __init__(self, image_size: int = 64, factor: int = 4):
+        super().__init__(image_size, 3)
+        self.factor = int(factor)
+        n, k = self.image_size, self.image_size // self.factor
+        M = tf_bilinear_matrix(k, n) @ tf_bilinear_matrix(n, k)
+        self.M = M.float()
+        self.M_pinv = torch.linalg.pinv(M).float()
+
+    def A(self, x):
+        M = self.M.to(x)
+        return M @ x @ M.T
+
+    def A_adjoint(self, y):
+        M = self.M.to(y)
+        return M.T @ y @ M
+
+    def A_dagger(self, y):
+        P = self.M_pinv.to(y)
+        return P @ y @ P.T
+
+    def A_input(self, y):
+        return y
+
+    def norm_sq(self):
+        s = float(torch.linalg.matrix_norm(self.M.double(), ord=2))
+        return (s * s) ** 2 * 1.0001
+
+    def spec(self):
+        return {**super().spec(), "factor": self.factor}
+
+
 OPERATORS = {cls.name: cls for cls in (Identity, Inpainting, Grayscale, BicubicDownsample, GaussianCS,
-                                       FourierCS, UniformBlur)}
+                                       FourierCS, UniformBlur, BilinearDownUp)}
 
 
 def register_operator(cls):
@@ -597,7 +656,7 @@ def from_spec(spec: dict) -> Operator:
 
 __all__ = [
     "Operator", "Identity", "Inpainting", "Grayscale", "BicubicDownsample", "GaussianCS", "FourierCS",
-    "UniformBlur", "iagan_fourier_mask", "GAUSSIAN_MAX_BYTES",
+    "UniformBlur", "iagan_fourier_mask", "GAUSSIAN_MAX_BYTES", "BilinearDownUp", "tf_bilinear_matrix",
     "bicubic_downsample_matrix", "conjugate_gradient", "from_spec", "register_operator",
     "batch_dot", "REC601",
 ]

@@ -156,9 +156,16 @@ def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, 
 
     t0 = time.perf_counter()
     x_all, ids_all = io.load_split(split_path)
-    x_all = make_task(task_name, x_all.shape[-1]).clean(x_all)     # the task's ground truth
+    task = make_task(task_name, x_all.shape[-1])
+    x_all = task.clean(x_all)                      # the task's ground truth
     index = {i: k for k, i in enumerate(ids_all)}
-    rows, per = [], {m: [] for m in METRIC_COLUMNS + list(extra_metrics or {})}
+    extra_metrics = dict(extra_metrics or {})
+    if task.protocol == "official":
+        # the official code's PSNR (src/imgsnr.py) beside the standard one
+        from .official import psnr_official  # noqa: PLC0415
+
+        extra_metrics["psnr_official"] = psnr_official
+    rows, per = [], {m: [] for m in METRIC_COLUMNS + list(extra_metrics)}
     n_failed = 0
     for p in shard_paths:
         d = io.load_artifact(p)

@@ -110,7 +110,7 @@ NOT_RUN, NOT_APPLICABLE, NOT_REPORTED, FAILED = "not run", "n/a", "not reported"
 NOT_COMPUTED = "not computed"  # the metric is absent from our aggregates (e.g. no LPIPS weights)
 
 COMPARISON_COLUMNS = ["table", "column", "dataset", "task", "noise", "method", "our_task", "our_method",
-                      "metric", "paper", "ours", "diff", "n", "status", "in_paper", "differs"]
+                      "metric", "paper", "ours", "diff", "n", "status", "in_paper", "differs", "protocol"]
 
 # ----------------------------------------------------------------------------- settings
 # Every cell of ours in a paper-layout table is marked when the setting behind it
@@ -380,16 +380,38 @@ def compare(paper_long, aggregates, metrics: dict, *, dataset: str | None = None
                                  "differs": differs(c["dataset"], m, v, n)})
             if any(math.isfinite(r["ours"]) for r in cand):
                 rows += cand
+    for r in rows:
+        r.setdefault("protocol", "slides")
     out = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
     out["n"] = out["n"].astype("Int64")
     return out
 
 
+OFFICIAL_SUFFIX = "_official"
+
+
 def yeh_comparison(aggregates, paper, extra_methods=True, setting=None):
     """Yeh et al.'s table (SSIM / mean per-image PSNR) beside ours; ``setting``
-    (:func:`run_setting`) marks our cells whose setting differs from the paper's."""
-    return compare(yeh_paper_long(paper), aggregates, YEH_METRICS, extra_methods=extra_methods,
-                   setting=setting, paper="yeh2018")
+    (:func:`run_setting`) marks our cells whose setting differs from the paper's.
+
+    Results of ``<task>_official`` tasks (the official code's protocol,
+    :mod:`ganrestore.official`) fill the same paper cells in rows of their own
+    (``protocol`` = 'official'), so a reader sees both readings beside the paper."""
+    pd = _pd()
+    df = aggregates_frame(aggregates)
+    official = df["task"].astype(str).str.endswith(OFFICIAL_SUFFIX)
+    comp = compare(yeh_paper_long(paper), df[~official].reset_index(drop=True), YEH_METRICS,
+                   extra_methods=extra_methods, setting=setting, paper="yeh2018")
+    if not official.any():
+        return comp
+    off = df[official].copy()
+    off["task"] = off["task"].str.slice(0, -len(OFFICIAL_SUFFIX))
+    comp2 = compare(yeh_paper_long(paper), off.reset_index(drop=True), YEH_METRICS,
+                    extra_methods=extra_methods, setting=setting, paper="yeh2018")
+    comp2 = comp2[comp2["our_task"].notna()].copy()
+    comp2["our_task"] = comp2["our_task"] + OFFICIAL_SUFFIX
+    comp2["protocol"] = "official"
+    return pd.concat([comp, comp2], ignore_index=True)
 
 
 def iagan_comparison(aggregates, paper, table: str, dataset: str = "celeba", task_sigma=None,
@@ -436,36 +458,52 @@ def comparison_grid(comp, metrics: dict, method_labels=None) -> tuple[list[str],
     cols = list(dict.fromkeys(comp["column"]))
     header = ["method", ""] + [f"{c}" for c in cols]
     grid = []
+    if "protocol" not in comp.columns:
+        comp = comp.assign(protocol="slides")
+    comp = comp.assign(protocol=comp["protocol"].fillna("slides"))
+    protocols = list(dict.fromkeys(["slides"] + list(comp["protocol"])))
     in_paper_methods = set(comp.loc[comp["in_paper"].astype(bool), "method"])
-    by = {(r["method"], r["column"], r["metric"]): r for r in comp.to_dict("records")}
+    by = {(r["method"], r["column"], r["metric"], r["protocol"]): r for r in comp.to_dict("records")}
+    records = comp.to_dict("records")
     for meth in dict.fromkeys(comp["method"]):
         in_paper = meth in in_paper_methods
         label = labels.get(meth, meth)
-        cells = {"paper": [], "ours": [], "diff": []}
-        ns = set()
-        for c in cols:
-            rs = [by.get((meth, c, m)) for m in mets]
-            dig = [metrics[m][2] for m in mets]
-            cells["paper"].append(_cell([_num(r["paper"], d) if r else None for r, d in zip(rs, dig)],
-                                        [NOT_REPORTED] * len(rs), NOT_REPORTED))
-            ours = [_num(r["ours"], d) if r else None for r, d in zip(rs, dig)]
-            diff = [_num(r["diff"], d, signed=True) if r else None for r, d in zip(rs, dig)]
-            cells["ours"].append(_cell(ours, [r["status"] if r else NOT_RUN for r in rs], NOT_RUN))
-            cells["diff"].append(_cell(diff, ["ok"] * len(rs), "—"))
-            if any(v is not None for v in ours):
-                cells["ours"][-1] = mark(cells["ours"][-1], rs)
-            if any(v is not None for v in diff):
-                cells["diff"][-1] = mark(cells["diff"][-1], rs)
-            ns |= {int(r["n"]) for r in rs if r and r["n"] is not None and not pd_isna(r["n"])}
-        n_txt = f" (n={ns.pop()})" if len(ns) == 1 else (f" (n={min(ns)}–{max(ns)})" if ns else "")
+        paper_cells, blocks = [], []
+        for proto in protocols:
+            if not any(r["method"] == meth and r["protocol"] == proto for r in records):
+                continue
+            ours_cells, diff_cells, ns = [], [], set()
+            for c in cols:
+                rs = [by.get((meth, c, m, proto)) for m in mets]
+                dig = [metrics[m][2] for m in mets]
+                if proto == "slides":
+                    paper_cells.append(_cell([_num(r["paper"], d) if r else None for r, d in zip(rs, dig)],
+                                             [NOT_REPORTED] * len(rs), NOT_REPORTED))
+                ours = [_num(r["ours"], d) if r else None for r, d in zip(rs, dig)]
+                diff = [_num(r["diff"], d, signed=True) if r else None for r, d in zip(rs, dig)]
+                ours_cells.append(_cell(ours, [r["status"] if r else NOT_RUN for r in rs], NOT_RUN))
+                diff_cells.append(_cell(diff, ["ok"] * len(rs), "—"))
+                if any(v is not None for v in ours):
+                    ours_cells[-1] = mark(ours_cells[-1], rs)
+                if any(v is not None for v in diff):
+                    diff_cells[-1] = mark(diff_cells[-1], rs)
+                ns |= {int(r["n"]) for r in rs if r and r["n"] is not None and not pd_isna(r["n"])}
+            n_txt = f" (n={ns.pop()})" if len(ns) == 1 else (f" (n={min(ns)}–{max(ns)})" if ns else "")
+            blocks.append((proto, ours_cells, diff_cells, n_txt))
+        if not paper_cells:      # a method run under the official protocol only
+            paper_cells = [NOT_REPORTED] * len(cols)
         if in_paper:
-            our_name = next((r["our_method"] for r in comp.to_dict("records") if r["method"] == meth), meth)
+            our_name = next((r["our_method"] for r in records if r["method"] == meth), meth)
             alias = f" [{our_name}]" if our_name != meth else ""
-            grid.append([label, "paper"] + cells["paper"])
-            grid.append(["", f"ours{alias}{n_txt}"] + cells["ours"])
-            grid.append(["", "ours − paper"] + cells["diff"])
+            grid.append([label, "paper"] + paper_cells)
+            for proto, ours_cells, diff_cells, n_txt in blocks:
+                tag = "" if len(protocols) == 1 else f", {proto} protocol"
+                grid.append(["", f"ours{alias}{tag}{n_txt}"] + ours_cells)
+                grid.append(["", f"ours{tag} − paper"] + diff_cells)
         else:
-            grid.append([f"{label} (not in paper)", f"ours{n_txt}"] + cells["ours"])
+            for i, (proto, ours_cells, _, n_txt) in enumerate(blocks):
+                tag = "" if len(protocols) == 1 else f", {proto} protocol"
+                grid.append([f"{label} (not in paper)" if i == 0 else "", f"ours{tag}{n_txt}"] + ours_cells)
     return header, grid
 
 
@@ -604,7 +642,7 @@ def comparison_html(comp, metrics: dict, title: str = "", note: str = "", method
     words = {NOT_RUN, NOT_APPLICABLE, NOT_REPORTED, FAILED, NOT_COMPUTED, "—"}
     out = ["<table>", "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>"]
     for row in grid:
-        kind = "paper" if row[1] == "paper" else ("diff" if row[1].startswith("ours −") else "ours")
+        kind = "paper" if row[1] == "paper" else ("diff" if " − paper" in row[1] else "ours")
         if row[0] and kind != "paper":
             kind += " paper"  # first row of a method block that has no paper row
         cells = [f"<td class=\"method\">{escape(row[0])}</td>", f"<td class=\"source\">{escape(row[1])}</td>"]
@@ -620,6 +658,7 @@ def comparison_html(comp, metrics: dict, title: str = "", note: str = "", method
 #: Columns of the full results table: (aggregate key, header, digits).
 RESULTS_COLUMNS = [("n", "n", 0), ("n_failed", "failed", 0), ("psnr_mean", "PSNR mean (dB)", 2),
                    ("psnr_ci95", "± 95% CI", 2), ("psnr_of_mean_mse", "PSNR of mean MSE (dB)", 2),
+                   ("psnr_official_mean", "PSNR, official Yeh code's convention (dB)", 2),
                    ("ssim_mean", "SSIM mean", 4), ("ssim_ci95", "± 95% CI", 4),
                    ("lpips_mean", "LPIPS mean", 4), ("lpips_ci95", "± 95% CI", 4),
                    ("seconds_per_image", "s / image", 3)]

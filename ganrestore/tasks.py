@@ -4,7 +4,9 @@ A task name is a family's base name plus, for every family, an optional
 generic noise suffix ``_noise<sigma>`` (sigma in [0, 1] pixel units, on the
 measurements): ``inpaint_center32``, ``colorize``, ``sr4``, ``sr4_noise0.0392``,
 ``sr4_misaligned``, ``denoise_sigma0.1``, ``quantize5``, ``cs_gaussian_0.3``,
-``cs_fourier_0.5_noise0.0392``, ``deblur_uniform9_noise0.0392``.  A corruption is
+``cs_fourier_0.5_noise0.0392``, ``deblur_uniform9_noise0.0392``, and Yeh et al.'s
+five as their official code makes them, ``<task>_official``
+(:mod:`ganrestore.official`).  A corruption is
 
     y = Q(A T(x) + sigma * eps),   eps ~ N(0, I) drawn from the image's own seed,
 
@@ -40,10 +42,11 @@ class Task:
     levels: int | None = None
     family: str = ""
     extra: dict = field(default_factory=dict)
+    protocol: str = "slides"            # 'official': Yeh et al.'s official code (ganrestore.official)
 
     @property
     def noisy(self) -> bool:
-        return self.sigma > 0 or self.levels is not None
+        return self.sigma > 0 or self.levels is not None or self.extra.get("official_levels") is not None
 
     def clean(self, x: torch.Tensor) -> torch.Tensor:
         """The ground truth of this task for clean test images ``x`` (what the
@@ -53,7 +56,7 @@ class Task:
 
     def spec(self) -> dict:
         out = {"name": self.name, "operator": self.op.spec(), "sigma": self.sigma,
-               "levels": self.levels, "family": self.family}
+               "levels": self.levels, "family": self.family, "protocol": self.protocol}
         if self.extra.get("shift"):
             out["shift"] = int(self.extra["shift"])
         return out
@@ -174,13 +177,16 @@ def register_family(family: Family) -> None:
 
 
 def task_names_help() -> str:
-    return ", ".join(f.help + ("[_noise<sigma>]" if f.noise_suffix else "") for f in FAMILIES)
+    return ", ".join(f.help + ("[_noise<sigma>]" if f.noise_suffix else "") for f in FAMILIES) + \
+        "; Yeh et al.'s five with _official (their official code's protocol)"
 
 
 def make_task(name: str, image_size: int = 64, seed: int = 0) -> Task:
     """Build a :class:`Task` from its config name; unknown names and out-of-range
     parameters raise ``ValueError`` naming the task.  ``seed``: the experiment's
     seed (operators drawn at random derive theirs from it and the task)."""
+    if name.endswith(OFFICIAL_SUFFIX):
+        return _official_task(name, int(image_size), int(seed))
     base, sigma_text = name, None
     nm = _NOISE.match(name)
     if nm:
@@ -199,8 +205,44 @@ def make_task(name: str, image_size: int = 64, seed: int = 0) -> Task:
     raise ValueError(f"unknown task {name!r}; known forms: {task_names_help()}")
 
 
+OFFICIAL_SUFFIX = "_official"
+_OFFICIAL_FAMILIES = ("inpaint", "colorize", "sr", "denoise", "quantize")
+
+
+def _official_task(name: str, image_size: int, seed: int) -> Task:
+    """``<task>_official``: Yeh et al.'s five tasks as their official code corrupts
+    them and sets up the data term (:mod:`ganrestore.official`)."""
+    base = name[: -len(OFFICIAL_SUFFIX)]
+    if base.endswith(OFFICIAL_SUFFIX) or _NOISE.match(base):
+        raise ValueError(f"task {name!r}: the official protocol takes one of Yeh et al.'s tasks as they are")
+    t = make_task(base, image_size, seed)
+    if t.family not in _OFFICIAL_FAMILIES:
+        raise ValueError(f"task {name!r}: the official protocol exists for "
+                         f"{', '.join(_OFFICIAL_FAMILIES)} tasks only")
+    if t.family == "quantize" and t.levels != 5:
+        raise ValueError(f"task {name!r}: the official code quantises with step 55 (5 levels): quantize5_official")
+    from .official import TF_LUMA  # noqa: PLC0415
+
+    op = t.op
+    if t.family == "colorize":
+        op = ops.Grayscale(image_size, weights=TF_LUMA)
+    elif t.family == "sr":
+        op = ops.BilinearDownUp(image_size, int(t.extra["factor"]))
+    # the observation is quantised or noisy as the code makes it; the methods see
+    # Identity + a target, so 'levels' is not re-applied by corrupt()
+    return Task(name, op, sigma=t.sigma, levels=None, family=t.family,
+                extra={**t.extra, "official_levels": t.levels}, protocol="official")
+
+
 def corrupt(x: torch.Tensor, task: Task, ids, global_seed: int) -> torch.Tensor:
-    """Observation ``y`` for clean images ``x`` (B,3,H,W); noise seeded per image id."""
+    """Observation ``y`` for clean images ``x`` (B,3,H,W); noise seeded per image id.
+    Under the official protocol, the measurement the methods see
+    (:func:`ganrestore.official.target` of the official observation)."""
+    if task.protocol == "official":
+        from . import official  # noqa: PLC0415
+
+        seeds = image_seeds(global_seed, task.name, ids, "noise")
+        return official.target(task, official.observe(task, task.clean(x), seeds))
     y = task.op.A(task.clean(x))
     if task.sigma > 0:
         eps = randn_per_image(image_seeds(global_seed, task.name, ids, "noise"), y.shape[1:], x.device)
@@ -210,4 +252,4 @@ def corrupt(x: torch.Tensor, task: Task, ids, global_seed: int) -> torch.Tensor:
     return y
 
 __all__ = ["Task", "Family", "FAMILIES", "make_task", "corrupt", "quantize", "register_family", "shift_down",
-           "task_names_help"]
+           "task_names_help", "OFFICIAL_SUFFIX"]

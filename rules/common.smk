@@ -30,6 +30,15 @@ else:
         for p in workflow.overwrite_configfiles
     )
 
+# named profiles (method_params.yeh.profile: official) become explicit per-task
+# values before anything else reads the config
+from ganrestore.configcheck import ConfigError as _ConfigError, expand_profiles
+
+try:
+    _PROFILE_NOTES = expand_profiles(config)
+except _ConfigError as e:
+    raise ValueError(f"config error: {e}") from None
+
 # method_params the file itself sets (the schema's defaults fill in every method's)
 _GIVEN_METHOD_PARAMS = list(config.get("method_params") or {})
 

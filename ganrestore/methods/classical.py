@@ -80,7 +80,7 @@ def _family(task) -> str:
 
 
 def _noisy(task) -> bool:
-    return task is not None and (getattr(task, "sigma", 0) > 0 or getattr(task, "levels", None) is not None)
+    return task is not None and bool(getattr(task, "noisy", False))
 
 
 def _check_constrained(cfg, task, method):
@@ -183,7 +183,7 @@ def sparse_noise_sigma(task, cfg) -> float:
     if task is None:
         return 0.0
     s = float(getattr(task, "sigma", 0.0) or 0.0)
-    L = getattr(task, "levels", None)
+    L = getattr(task, "levels", None) or getattr(task, "extra", {}).get("official_levels")
     if L:
         s = math.sqrt(s * s + (1.0 / (L - 1)) ** 2 / 12.0)
     return s
