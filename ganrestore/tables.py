@@ -280,6 +280,16 @@ def yeh_paper_long(paper):
     return pd.DataFrame(rows)
 
 
+def _sigma_label(noise) -> str:
+    """A paper column's noise in both conventions: the paper's figure read in [0, 1]
+    pixel units (ours) and on the generator's [-1, 1] scale, twice as large (IAGAN's
+    code adds its '10/255' there, i.e. 5/255 in [0, 1] units)."""
+    s = noise_sigma(noise)
+    if not s:
+        return ""
+    return f" (σ {noise} = {s:.4f} in [0, 1] units, {2 * s:.4f} on [−1, 1])"
+
+
 def iagan_paper_long(paper, tables=("1", "2", "3", "4")):
     """IAGAN Tables 1-4 (table, dataset, task, noise, method, psnr_db, lpips) in long form."""
     pd = _pd()
@@ -289,7 +299,8 @@ def iagan_paper_long(paper, tables=("1", "2", "3", "4")):
             continue
         for metric, col in (("psnr", "psnr_db"), ("lpips", "lpips")):
             v = getattr(r, col)
-            rows.append({"table": f"iagan{r.table}", "column": f"{r.dataset} {r.task}", "dataset": r.dataset,
+            rows.append({"table": f"iagan{r.table}", "column": f"{r.dataset} {r.task}{_sigma_label(r.noise)}",
+                         "dataset": r.dataset,
                          "task": r.task, "noise": str(r.noise), "method": r.method, "metric": metric,
                          "paper": float(v) if pd.notna(v) else math.nan})
     return pd.DataFrame(rows)
