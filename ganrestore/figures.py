@@ -118,13 +118,22 @@ def message_figure(title: str, message: str) -> Figure:
     return fig
 
 
+#: Largest side an image is drawn at in a figure; bigger ones (512 / 1024 px) are
+#: block-averaged down first, so a grid of many 1024-px cells stays small as PDF.
+MAX_DRAWN_SIDE = 256
+
+
 def _hwc(img) -> np.ndarray:
-    """(3,H,W) or (1,H,W) in [0,1] -> (H,W,3) clipped float for imshow."""
+    """(3,H,W) or (1,H,W) in [0,1] -> (H,W,3) clipped float for imshow, at most
+    :data:`MAX_DRAWN_SIDE` pixels a side (mean over f x f blocks)."""
     a = np.asarray(img, dtype=np.float32)
     if a.ndim == 3 and a.shape[0] in (1, 3):
         a = a.transpose(1, 2, 0)
     if a.ndim == 3 and a.shape[-1] == 1:
         a = np.repeat(a, 3, axis=-1)
+    f = max(a.shape[0], a.shape[1]) // MAX_DRAWN_SIDE
+    if a.ndim == 3 and f > 1 and a.shape[0] % f == 0 and a.shape[1] % f == 0:
+        a = a.reshape(a.shape[0] // f, f, a.shape[1] // f, f, a.shape[2]).mean(axis=(1, 3))
     return np.clip(a, 0, 1)
 
 

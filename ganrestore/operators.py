@@ -352,8 +352,10 @@ class GaussianCS(Operator):
     seed rebuilds it), float32; ``A_dagger = A^T (A A^T)^{-1}`` exact through a
     float64 Cholesky factor of ``A A^T`` computed once (``m <= n``).  The matrix
     must fit in :data:`GAUSSIAN_MAX_BYTES` (4 GiB: 64 px at any ratio, 128 px up
-    to m/n = 0.17): larger problems are refused, as the paper itself switched to
-    Fourier measurements for its 1024-px prior.
+    to m/n = 0.44, 256 px up to 0.028): larger problems are refused, as the paper
+    itself switched to Fourier measurements for its 1024-px prior.  The A^+
+    factor (float64, m x m) is built on first use; at 128 px and m/n = 0.44 it
+    needs another 3.5 GiB.
 
     >>> op = GaussianCS(16, 0.25, seed=1)
     >>> x = torch.rand(2, 3, 16, 16)

@@ -274,9 +274,16 @@ CONFIG_PATHS = [
 
 def _prior_weights():
     """The prior's weights file when a configured method needs a prior that is
-    not trained by this workflow (prior.train: false)."""
+    neither trained nor fetched by this workflow (prior.train: false, no prior.fetch).
+    """
     prior = config.get("prior") or {}
-    if prior.get("train", False) or not prior.get("checkpoint"):
+    fetch = prior.get("fetch") or {}
+    if (
+        prior.get("train", False)
+        or fetch.get("url")
+        or fetch.get("file")
+        or not prior.get("checkpoint")
+    ):
         return None
     if not any(get_method(m).needs_prior for m in config["methods"]):
         return None

@@ -13,11 +13,33 @@ def prior_trained_stem():
     return f"{results_dir()}/priors/{prior_name()}"
 
 
+def prior_fetched_stem():
+    """Where rule fetch_prior writes a public checkpoint converted to the project's
+    format: shared by every experiment (results/cache/priors/), keyed by the source
+    file's name and the generator kept."""
+    from ganrestore.priors.fetch import fetched_stem_name
+
+    return f"results/cache/priors/{fetched_stem_name(config['prior']['fetch'])}"
+
+
+def prior_fetch_enabled():
+    """prior.fetch.url or .file is set (and prior.train is false); a missing sha256 stops the run."""
+    from ganrestore.priors.fetch import fetch_enabled
+
+    try:
+        return fetch_enabled(config["prior"])
+    except ValueError as e:
+        _config_error(str(e))
+
+
 def prior_checkpoint():
     """The checkpoint stem restore rules use: retrained under results/ when
-    prior.train is true, else the committed (or user-supplied) checkpoint."""
+    prior.train is true, fetched and converted when prior.fetch is set, else the
+    committed (or user-supplied) checkpoint."""
     if config["prior"].get("train", False):
         return prior_trained_stem()
+    if prior_fetch_enabled():
+        return prior_fetched_stem()
     return resolve_checkpoint_stem(config["prior"]["checkpoint"])
 
 
@@ -37,3 +59,66 @@ def _training_params():
     if data.startswith("split:"):
         tr["data"] = f"{results_dir()}/data/{data.split(':', 1)[1]}.npz"
     return tr
+
+
+def _prior_plan_facts():
+    """(image size, discriminator kind) of the configured prior as far as they are
+    known before any job: from prior.training when the workflow trains it, from
+    the sidecar when the checkpoint exists; None where unknown (a checkpoint still
+    to be fetched is checked by rule fetch_prior)."""
+    import json as _json
+
+    from ganrestore.priors.checkpoint import sidecar_facts
+
+    prior = config["prior"]
+    if prior.get("train", False):
+        tr = prior["training"]
+        arch = tr.get("arch", "dcgan")
+        return int(tr.get("image_size", 64)), (
+            "autoencoder" if arch == "began" else "logit"
+        )
+    if prior_fetch_enabled():
+        return None, None
+    jp = Path(f"{resolve_checkpoint_stem(prior['checkpoint'])}.json")
+    if not jp.is_file():
+        return None, None
+    try:
+        return sidecar_facts(_json.loads(jp.read_text()))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None, None  # load_prior will name what is wrong with it
+
+
+def check_prior_plan():
+    """Stop before any job when the prior cannot serve the configured methods: its
+    images are not image_size, or yeh / yeh_blend would get BEGAN's auto-encoder D."""
+    if not any(get_method(m).needs_prior for m in config["methods"]):
+        return
+    size, d_kind = _prior_plan_facts()
+    where = (
+        "prior.training.image_size"
+        if config["prior"].get("train", False)
+        else "prior.checkpoint"
+    )
+    if size is not None and size != config["image_size"]:
+        _config_error(
+            f"{where}: the prior makes {size}x{size} images but image_size is {config['image_size']}"
+        )
+    yeh = [
+        m
+        for m in config["methods"]
+        if m in ("yeh", "yeh_blend") and any(applies(t, m) for t in config["tasks"])
+    ]
+    if yeh and d_kind == "autoencoder":
+        _config_error(
+            f"methods: {', '.join(yeh)} need a discriminator giving a probability that its input is "
+            "real (the prior term log(1 - D) - log D); this prior is a BEGAN, whose D is an "
+            "auto-encoder (a reconstruction, not a probability): leave yeh / yeh_blend out "
+            "(methods or method_tasks) or use a prior with a classifier D (DCGAN, PGAN)"
+        )
+
+
+def _prior_fetch_file():
+    """prior.fetch.file, which must exist when set (checked before any job)."""
+    if not prior_fetch_enabled():
+        return None
+    return config["prior"]["fetch"].get("file")

@@ -1,5 +1,7 @@
-# GAN priors: the committed demo checkpoint (default) or one retrained here
-# (prior.train: true), and sample grids of the prior and of the teacher generator.
+# GAN priors: the committed demo checkpoint (default), one trained here
+# (prior.train: true: a DCGAN or a BEGAN, rule train_gan) or a public checkpoint
+# fetched and converted (prior.fetch: rule fetch_prior), and sample grids of the
+# prior and of the teacher generator.
 #
 # Methods that need a prior depend on prior_checkpoint() (a checkpoint stem:
 # <stem>.safetensors + <stem>.json, see ganrestore/priors/checkpoint.py).
@@ -8,9 +10,14 @@
 include: "common_priors.smk"
 
 
+check_prior_plan()
+CONFIG_PATHS.append(("prior.fetch.file", _prior_fetch_file, "file"))
+
+
 rule train_gan:
-    """Train a DCGAN (G + D) prior: BCE-with-logits, non-saturating G loss, Adam.
-    Only requested when prior.train is true."""
+    """Train a GAN prior (G + D): a DCGAN (BCE-with-logits, non-saturating G loss)
+    or a BEGAN (auto-encoder D, k_t equilibrium control), Adam.  Only requested
+    when prior.train is true."""
     input:
         unpack(_training_data_input),
     output:
@@ -36,9 +43,34 @@ rule train_gan:
         "../scripts/train_gan.py"
 
 
+if prior_fetch_enabled():
+
+    rule fetch_prior:
+        """A public checkpoint (prior.fetch: URL + sha256, resumable download into
+        prior.fetch.root, or a local file), verified, read with a restricted
+        unpickler and converted once to safetensors + provenance JSON."""
+        output:
+            weights=f"{prior_fetched_stem()}.safetensors",
+            meta=f"{prior_fetched_stem()}.json",
+        log:
+            f"results/cache/priors/logs/fetch_prior_{Path(prior_fetched_stem()).name}.log",
+        benchmark:
+            f"results/cache/priors/logs/fetch_prior_{Path(prior_fetched_stem()).name}.tsv"
+        conda:
+            "../envs/torch.yaml"
+        threads: 2
+        params:
+            fetch=config["prior"]["fetch"],
+            stem=lambda wildcards, output: output.weights[: -len(".safetensors")],
+            image_size=config["image_size"],
+        script:
+            "../scripts/fetch_prior.py"
+
+
 rule prior_samples:
-    """Sample grids of the prior and of the teacher generator (same latents), and
-    the discriminator check: mean D on in-range teacher faces vs on G's samples."""
+    """Sample grids of the prior and of the teacher generator (same seed), and
+    the discriminator check: mean D score on in-range teacher faces vs on G's samples.
+    """
     input:
         prior=f"{prior_checkpoint()}.json",
         weights=f"{prior_checkpoint()}.safetensors",

@@ -343,3 +343,82 @@ def test_folded_batchnorm_network_computes_the_same_function(which):
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     assert not any(p.requires_grad for p in folded.parameters())
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+# ----------------------------------------------------------------------------- image sizes 64 to 1024
+def test_lpips_is_chunked_at_large_sizes_without_changing_the_distances():
+    """Oracle: the same pairs one call per pair."""
+    from ganrestore.lpips import LPIPS, lpips_batch_size, lpips_distance
+
+    assert lpips_batch_size(64, 64) == 64 and lpips_batch_size(1024, 1024) == 8
+    assert lpips_batch_size(1024, 1024, max_bytes=1) == 1
+    torch.manual_seed(0)
+    model = LPIPS().eval()
+    for p in model.lins.parameters():
+        p.data.uniform_(0, 1)
+    x, y = torch.rand(3, 3, 96, 96), torch.rand(3, 3, 96, 96)
+    chunked = lpips_distance(x, y, model, max_bytes=256 * 96 * 96)       # one pair per call
+    whole = lpips_distance(x, y, model)
+    single = np.array([lpips_distance(x[i:i + 1], y[i:i + 1], model)[0] for i in range(3)])
+    assert np.allclose(chunked, single, rtol=1e-5) and np.allclose(whole, single, rtol=1e-5)
+
+
+def test_figures_draw_large_images_downscaled():
+    from ganrestore.figures import MAX_DRAWN_SIDE, _hwc
+
+    img = np.random.default_rng(0).random((3, 1024, 1024)).astype(np.float32)
+    out = _hwc(img)
+    assert out.shape == (MAX_DRAWN_SIDE, MAX_DRAWN_SIDE, 3)
+    f = 1024 // MAX_DRAWN_SIDE
+    assert np.allclose(out[1, 2], img[:, f:2 * f, 2 * f:3 * f].mean(axis=(1, 2)), atol=1e-6)
+    assert _hwc(img[:, :64, :64]).shape == (64, 64, 3)
+
+
+def test_celebahq_bilinear_and_box_downscaling_to_512():
+    from PIL import Image
+
+    from ganrestore.data.celebahq import resize_hq
+
+    img = np.random.default_rng(1).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+    ref = np.asarray(Image.fromarray(img).resize((512, 512), Image.BILINEAR))
+    assert np.array_equal(resize_hq(img, 512, "bilinear"), ref)
+    box = resize_hq(img, 256, "box")
+    assert box[3, 5, 1] == int(np.rint(img[12:16, 20:24, 1].mean()))
+    assert resize_hq(img, 1024, "box") is img
+
+
+def test_celeba_pgan128_protocol_is_the_zoos_crop():
+    from ganrestore.data.celeba import apply_protocol, get_protocol
+
+    img = np.random.default_rng(2).integers(0, 256, (218, 178, 3), dtype=np.uint8)
+    out = apply_protocol(img, "pgan128")
+    assert np.array_equal(out, img[121 - 64:121 + 64, 89 - 64:89 + 64])   # datasets.py celebaSetup
+    assert get_protocol("pgan128", 128).size == 128
+
+
+def test_sample_grids_of_large_priors_are_shown_small(tmp_path):
+    from ganrestore.priors.pgan import PGANGenerator
+    from ganrestore.priors.train import sample_grid, save_grid_png
+
+    G = PGANGenerator(nz=4, depths=[2, 2, 2, 2, 2, 2, 2]).eval()          # 256 px
+    x = sample_grid(G, 3, seed=1, chunk=2)
+    assert x.shape == (3, 3, 256, 256) and x.device.type == "cpu"
+    save_grid_png(tmp_path / "g.png", x, nrow=3)
+    import matplotlib.image as mpimg
+    assert mpimg.imread(tmp_path / "g.png").shape[:2] == (2 + 130, 2 + 3 * 130)
+
+
+@pytest.mark.parametrize("name", ["sr16", "sr8_noise0.0392", "cs_fourier_0.3", "deblur_uniform9", "inpaint_center32",
+                                  "colorize", "sr4_misaligned"])
+def test_operators_at_512px_are_adjoint_and_gaussian_cs_is_refused(name):
+    from ganrestore.tasks import make_task
+
+    op = make_task(name, 512).op
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 512, 512, generator=g, dtype=torch.float32)
+    Ax = op.A(x)
+    y = torch.randn(Ax.shape, generator=g)
+    lhs, rhs = float((Ax * y).sum()), float((x * op.A_adjoint(y)).sum())
+    assert lhs == pytest.approx(rhs, rel=1e-4)
+    with pytest.raises(ValueError, match="over the 4 GiB budget"):
+        make_task("cs_gaussian_0.05", 256)       # 256 px: m/n <= 0.028 fits 4 GiB

@@ -60,6 +60,11 @@ bottom)``):
     size (identity at 128; at 64, TF1's legacy nearest neighbour takes source
     index ``floor(i * 128 / 64)``).  IAGAN's CelebA experiments use a 128x128
     BEGAN.
+``pgan128``
+    pytorch_GAN_zoo's ``celeba_cropped`` (``datasets.py`` ``celebaSetup``:
+    ``img[cy - 64: cy + 64, cx - 64: cx + 64]`` with ``(cx, cy) = (89, 121)``),
+    i.e. box ``(25, 57, 153, 185)``, no resize: the images the zoo's public
+    128-px CelebA PGAN (``celebaCropped_s5_i83000-2b0acc76.pth``) was trained on.
 ``landmarks64`` / ``landmarks128``
     Re-alignment from ``list_landmarks_align_celeba.txt`` through
     :func:`ganrestore.data.align.align_from_landmarks` (similarity fit to the
@@ -182,6 +187,7 @@ class CropProtocol:
 _DCGAN_SRC = ("carpedm20/DCGAN-tensorflow utils.center_crop; AshishBora/csgm src/dcgan_utils.py "
               "(crop 108 from src/celebA_input.py)")
 _BEGAN_SRC = "carpedm20/BEGAN-tensorflow data_loader.py: crop_to_bounding_box(50, 25, 128, 128)"
+_PGAN_SRC = "facebookresearch/pytorch_GAN_zoo datasets.py celebaSetup: img[121-64:121+64, 89-64:89+64]"
 
 PROTOCOLS: dict[str, CropProtocol] = {p.name: p for p in [
     CropProtocol("dcgan64", 64, (35, 55, 143, 163), "bilinear", False, _DCGAN_SRC),
@@ -190,6 +196,7 @@ PROTOCOLS: dict[str, CropProtocol] = {p.name: p for p in [
     CropProtocol("began128", 128, (25, 50, 153, 178), "none", False, _BEGAN_SRC),
     CropProtocol("began64", 64, (25, 50, 153, 178), "tf_nearest", False,
                  _BEGAN_SRC + " + resize_nearest_neighbor to 64"),
+    CropProtocol("pgan128", 128, (25, 57, 153, 185), "none", False, _PGAN_SRC),
     CropProtocol("landmarks64", 64, None, "landmarks", False,
                  "ganrestore.data.align.align_from_landmarks(list_landmarks_align_celeba)"),
     CropProtocol("landmarks128", 128, None, "landmarks", False,

@@ -33,7 +33,10 @@ PGGAN's own pyramid -- each lower level of its TFRecords is the 2x2 mean of
 the level above in float, rounded once -- which for a power-of-two factor ``f``
 equals the mean over ``f x f`` blocks (exact, and what PGGAN generators at
 lower resolutions were trained on).  ``lanczos`` / ``bicubic`` use Pillow's
-anti-aliased filters for other factors.
+anti-aliased filters for other factors; ``bilinear`` is Pillow's anti-aliased
+bilinear filter, how pytorch_GAN_zoo's ``datasets.py`` (``NumpyResize``,
+``Image.BILINEAR``) resized CelebA-HQ for its public 256 / 512 px PGANs.
+Sizes 64 to 1024 (``image_size``); 1024 keeps the images as they are.
 """
 
 from __future__ import annotations
@@ -152,9 +155,9 @@ def resize_hq(img: np.ndarray, size: int, resample: str = "box") -> np.ndarray:
         return np.clip(np.rint(m), 0, 255).astype(np.uint8)
     from PIL import Image
 
-    filt = {"lanczos": Image.LANCZOS, "bicubic": Image.BICUBIC}.get(resample)
+    filt = {"lanczos": Image.LANCZOS, "bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}.get(resample)
     if filt is None:
-        raise ValueError(f"resample must be box, lanczos or bicubic, got {resample!r}")
+        raise ValueError(f"resample must be box, lanczos, bicubic or bilinear, got {resample!r}")
     return np.asarray(Image.fromarray(img).resize((size, size), filt))
 
 

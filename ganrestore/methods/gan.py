@@ -183,7 +183,7 @@ def restore_csgm(y, op, prior, cfg, seeds, upstream=None, task=None):
     dev, G, _, op, y = _setup(y, op, prior, p)
     G = fold_batchnorm(G)                               # z-only search: frozen, BN folded
     B, R = y.shape[0], int(p["restarts"])
-    z0 = initial_latents(seeds, R, prior.nz).to(dev)
+    z0 = initial_latents(seeds, R, prior.nz, prior.z_dist).to(dev)
     yr = y.repeat_interleave(R, 0)
     w = float(p["z_prior_weight"])
 
@@ -318,9 +318,11 @@ def restore_yeh(y, op, prior, cfg, seeds, upstream=None, task=None):
     p = _params("yeh", cfg)
     dev, G, D, op, y = _setup(y, op, prior, p)
     G = fold_batchnorm(G)                               # z-only search: frozen, BN folded
+    if D is not None:
+        prior.check_discriminator("yeh")   # BEGAN's auto-encoder D is refused
     D = fold_batchnorm(D) if D is not None else None
     B, R = y.shape[0], int(p["restarts"])
-    z0 = initial_latents(seeds, R, prior.nz).to(dev)
+    z0 = initial_latents(seeds, R, prior.nz, prior.z_dist).to(dev)
     yr = y.repeat_interleave(R, 0)
     W = _yeh_weights(op, p, y)
     lam, pw = float(p["lambda"]), float(p["p"])

@@ -70,10 +70,16 @@ def resolve_device(cfg: dict, prior) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def initial_latents(seeds, restarts: int, nz: int) -> torch.Tensor:
-    """``(B * R, nz)`` standard normal latents, image-major; restart ``r`` of the
-    image with seed ``s`` is drawn from ``derive_seed(s, "restart", r)`` only."""
-    return randn_per_image([derive_seed(int(s), "restart", r) for s in seeds for r in range(restarts)], (nz,))
+def initial_latents(seeds, restarts: int, nz: int, dist: str = "normal") -> torch.Tensor:
+    """``(B * R, nz)`` latents from the prior's distribution (``Prior.z_dist``:
+    standard normal, or uniform in [-1, 1] for BEGAN), image-major; restart ``r``
+    of the image with seed ``s`` is drawn from ``derive_seed(s, "restart", r)`` only."""
+    from ..priors import latents_per_image
+
+    seeds_ = [derive_seed(int(s), "restart", r) for s in seeds for r in range(restarts)]
+    if dist == "normal":
+        return randn_per_image(seeds_, (nz,))
+    return latents_per_image(seeds_, nz, dist)
 
 
 def measurement_loss(op, x_unit: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

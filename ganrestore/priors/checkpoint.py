@@ -41,15 +41,57 @@ import torch
 
 from ..io import atomic_path, sha256_file, versions, write_json_atomic
 from . import Prior, default_device
+from .began import BEGANDiscriminator, BEGANGenerator
 from .dcgan import Discriminator, Generator, load_teacher_generator, teacher_weights_path
+from .pgan import PGANDiscriminator, PGANGenerator
 
 FORMAT = "ganrestore-prior/1"
 TEACHER_SPEC = "teacher:gan-face-generate"
 
+# Architecture name -> (class, keys).  Keys given as a tuple are sizes (positive
+# integers, the plugin convention); a dict gives each key its kind: "int" (positive
+# integer), "ints" (non-empty list of positive integers, at most 10), "unit" (a
+# number in [0, 1]), "fraction" (a number in (0, 1)), "bool", or a tuple of allowed strings.
 _ARCHS = {
     "dcgan64_generator": (Generator, ("nz", "ngf", "nc")),
     "dcgan64_discriminator": (Discriminator, ("ndf", "nc")),
+    "began_generator": (BEGANGenerator, ("nz", "n", "image_size", "nc")),
+    "began_discriminator": (BEGANDiscriminator, ("n", "nz", "image_size", "nc")),
+    "pgan_generator": (PGANGenerator, {"nz": "int", "depths": "ints", "nc": "int", "leak": "fraction",
+                                       "normalization": "bool", "equalized": "bool", "alpha": "unit",
+                                       "activation": ("none", "tanh")}),
+    "pgan_discriminator": (PGANDiscriminator, {"depths": "ints", "nc": "int", "leak": "fraction",
+                                               "equalized": "bool", "alpha": "unit", "mbstd": "bool",
+                                               "n_out": "int", "output": ("critic", "logit")}),
 }
+
+
+def _pos_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+
+def _valid(kind, v) -> bool:
+    if kind == "int":
+        return _pos_int(v)
+    if kind == "ints":
+        return isinstance(v, list) and 1 <= len(v) <= 10 and all(_pos_int(u) for u in v)
+    if kind == "unit":
+        return _number(v) and 0 <= v <= 1
+    if kind == "fraction":
+        return _number(v) and 0 < v < 1
+    if kind == "bool":
+        return isinstance(v, bool)
+    if isinstance(kind, tuple):
+        return isinstance(v, str) and v in kind
+    raise AssertionError(kind)  # pragma: no cover
+
+
+_KIND_TEXT = {"int": "a positive integer", "ints": "a list of 1-10 positive integers", "unit": "a number in [0, 1]",
+              "fraction": "a number in (0, 1)", "bool": "true or false"}
 
 
 def code_version() -> dict:
@@ -102,14 +144,49 @@ def build_network(arch: dict) -> torch.nn.Module:
         if plug is None:
             raise ValueError(f"unknown architecture {name!r}; known: {sorted(_ARCHS) + sorted(PRIORS)}")
         cls, keys = plug.cls, tuple(plug.keys)
-    unknown = sorted(set(arch) - {"name", *keys})
-    bad = {k: arch[k] for k in keys if k in arch
-           and (not isinstance(arch[k], int) or isinstance(arch[k], bool) or arch[k] < 1)}
-    if unknown or bad:
+    kinds = dict(keys) if isinstance(keys, dict) else {k: "int" for k in keys}
+    unknown = sorted(set(arch) - {"name", *kinds})
+    bad_sizes = {k: arch[k] for k, kind in kinds.items() if k in arch and kind == "int" and not _pos_int(arch[k])}
+    bad_other = [f"{k} must be {_KIND_TEXT.get(kind, f'one of {list(kind)}')}, got {arch[k]!r}"
+                 for k, kind in kinds.items() if k in arch and kind != "int" and not _valid(kind, arch[k])]
+    if unknown or bad_sizes or bad_other:
         raise ValueError(f"architecture {name}: " + "; ".join(
             ([f"unknown keys {unknown}"] if unknown else []) +
-            ([f"sizes must be positive integers, got {bad}"] if bad else [])))
-    return cls(**{k: arch[k] for k in keys if k in arch})
+            ([f"sizes must be positive integers, got {bad_sizes}"] if bad_sizes else []) + bad_other))
+    return cls(**{k: arch[k] for k in kinds if k in arch})
+
+
+def arch_image_size(arch: dict) -> int | None:
+    """The side of the images a generator ``arch()`` dict describes (None for a plugin's)."""
+    name = arch.get("name")
+    if name == "dcgan64_generator":
+        return 64
+    if name == "began_generator":
+        return int(arch.get("image_size", 128))
+    if name == "pgan_generator":
+        return 4 * 2 ** (len(arch.get("depths") or [512]) - 1)
+    return None
+
+
+def arch_d_kind(arch: dict | None) -> str | None:
+    """What a discriminator ``arch()`` dict outputs: 'logit', 'critic', 'autoencoder' (None: no D / unknown)."""
+    if not arch:
+        return None
+    name = arch.get("name")
+    if name == "began_discriminator":
+        return "autoencoder"
+    if name == "pgan_discriminator":
+        return arch.get("output", "critic")
+    if name == "dcgan64_discriminator":
+        return "logit"
+    return None
+
+
+def sidecar_facts(meta: dict) -> tuple[int | None, str | None]:
+    """(image size, discriminator kind) recorded in a checkpoint sidecar, without loading weights."""
+    G = meta["G"]["arch"]
+    D = (meta.get("D") or {}).get("arch")
+    return arch_image_size(G), arch_d_kind(D)
 
 
 def expected_shapes(arch: dict) -> dict:

@@ -13,13 +13,32 @@ initialisation (conv weights N(0, 0.02), batch-norm scales N(1, 0.02)).  This
 pair (G, D) is exactly what Yeh et al. (ICASSP 2018) need: their prior loss
 uses ``log(1 - D(G(z)))``.
 
-Data is either a prepared dataset split (``.npz`` with ``images`` (N,64,64,3)
-uint8, :func:`ganrestore.io.load_split`) or ``"teacher"``: faces sampled from
+Data is either a prepared dataset split (``.npz`` with ``images`` (N,S,S,3)
+uint8, as :func:`ganrestore.io.load_split` reads it; kept as uint8 in memory) or
+``"teacher"``: faces sampled from
 the pretrained ``gan-face-generate`` generator, an unlimited synthetic face
 distribution that stands in for CelebA offline.  With ``teacher_pool > 0`` a
 fixed pool of that many teacher faces (quantised to uint8, like a real
 dataset) is drawn once and minibatches are drawn from it; with 0 every batch is
 fresh.
+
+BEGAN (``arch: began``; Berthelot, Schumm & Metz 2017, as carpedm20/BEGAN-tensorflow
+trains it: :mod:`ganrestore.priors.began`) with the auto-encoder loss
+``L(v) = mean |v - D(v)|``, ``z ~ U[-1, 1]^nz``:
+
+    L_D = L(x) - k_t L(G(z)),    L_G = L(G(z)),
+    k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1),
+    M = L(x) + |gamma L(x) - L(G(z))|     (the convergence measure),
+
+both gradients taken from one forward pass and applied together (the TF
+code's two ``minimize`` ops under one ``sess.run``), Adam (lr 8e-5, betas
+(0.5, 0.999) there), learning rates halved every ``lr_halve_every`` steps down
+to ``lr_min``; ``k_t`` starts at 0 and is part of the resume state.  The log
+records ``L_real``, ``L_fake``, ``k_t`` and ``M``.
+
+Images of ``image_size`` pixels (64 for the DCGAN; a power of two >= 8 for
+BEGAN): a prepared split of that size, or teacher faces (64 px) resized
+bilinearly on the fly (a stand-in for CelebA that is blurrier at 128 px).
 
 Everything random derives from ``seed`` (initialisation, data order, latents);
 the run can be stopped by a wall-time limit and resumed from its state file.
@@ -46,10 +65,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..io import atomic_path, load_split, write_json_atomic
-from . import default_device
+from ..io import atomic_path, load_artifact, write_json_atomic
+from . import default_device, latents
+from .began import BEGANDiscriminator, BEGANGenerator, began_init_
 from .checkpoint import save_prior
 from .dcgan import Discriminator, Generator, load_teacher_generator, to_gan, to_unit
+
+ARCHS = ("dcgan", "began")
 
 
 @dataclass
@@ -73,6 +95,23 @@ class TrainConfig:
     max_minutes: float | None = None   # wall-time budget; stops cleanly and checkpoints
     threads: int | None = None     # torch.set_num_threads on the CPU
     storage_dtype: str = "float32"  # "float16" halves the committed weights
+    arch: str = "dcgan"            # "dcgan" (G+D, ngf/ndf) or "began" (n = ngf for G, ndf for D)
+    image_size: int = 64           # 64 for the DCGAN; BEGAN: a power of two >= 8 (128 for IAGAN)
+    gamma: float = 0.5             # BEGAN diversity ratio
+    lambda_k: float = 0.001        # BEGAN proportional gain of k_t
+    lr_halve_every: int = 0        # halve both learning rates every N steps (BEGAN code: 100000); 0 = never
+    lr_min: float = 2e-5           # lower bound of the halving (BEGAN code: 2e-5)
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.arch == "dcgan" and self.image_size != 64:
+            raise ValueError(f"the DCGAN makes 64x64 images; image_size is {self.image_size} "
+                             "(use arch: began for other sizes)")
+        if self.arch == "began":
+            s = int(self.image_size)
+            if s < 8 or s & (s - 1):
+                raise ValueError(f"BEGAN image_size must be a power of two >= 8, got {self.image_size}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -84,6 +123,20 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def build_pair(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
+    """G and D of ``cfg.arch``, initialised (DCGAN or TF-slim initialisation), on the CPU."""
+    if cfg.arch == "began":
+        G = BEGANGenerator(nz=cfg.nz, n=cfg.ngf, image_size=cfg.image_size)
+        D = BEGANDiscriminator(n=cfg.ndf, nz=cfg.nz, image_size=cfg.image_size)
+        G.apply(began_init_)
+        D.apply(began_init_)
+        return G, D
+    G, D = Generator(nz=cfg.nz, ngf=cfg.ngf), Discriminator(ndf=cfg.ndf)
+    G.apply(dcgan_init_)
+    D.apply(dcgan_init_)
+    return G, D
 
 
 def dcgan_init_(m: nn.Module) -> None:
@@ -140,13 +193,19 @@ class _Sampler:
                 self.recipe = {"kind": "teacher_fresh", "source": "teacher:gan-face-generate",
                                "latent_seed": cfg.seed * 1000 + 1}
         else:
-            x, ids = load_split(cfg.data)
-            self.pool = x
-            self.recipe = {"kind": "split", "path": str(cfg.data), "n": len(ids)}
-        if self.pool is not None:
-            if tuple(self.pool.shape[1:]) != (3, 64, 64):
-                raise ValueError(f"training images must be (N,3,64,64); got {tuple(self.pool.shape)}"
-                                 f" from {cfg.data!r}")
+            # kept as uint8 (N,3,H,W): the 162,770 CelebA training faces are 8 GB at 128 px,
+            # 32 GB as float32; minibatches are converted as they are drawn
+            d = load_artifact(cfg.data)
+            self.pool = torch.from_numpy(d["images"]).permute(0, 3, 1, 2)
+            self.recipe = {"kind": "split", "path": str(cfg.data), "n": int(len(d["ids"]))}
+        self.size = int(cfg.image_size)
+        self.resize = self.teacher is not None or (self.recipe["kind"] == "teacher_pool" and self.size != 64)
+        if self.resize and self.size != 64:
+            self.recipe["resized"] = f"64 -> {self.size} px, bilinear (torch.nn.functional.interpolate)"
+        if self.pool is not None and not self.resize:
+            if tuple(self.pool.shape[1:]) != (3, self.size, self.size):
+                raise ValueError(f"training images must be (N,3,{self.size},{self.size}) for image_size "
+                                 f"{self.size}; got {tuple(self.pool.shape)} from {cfg.data!r}")
             if self.pool.shape[0] < cfg.batch_size:
                 raise ValueError(f"{self.pool.shape[0]} training images < batch size {cfg.batch_size}")
         self.perm, self.pos = None, 0
@@ -160,20 +219,26 @@ class _Sampler:
         self.perm = s["perm"] if s["perm"].numel() else None
         self.pos = int(s["pos"])
 
+    def _sized(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] == self.size:
+            return x
+        return F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False,
+                             antialias=x.shape[-1] > self.size).clamp(0, 1)
+
     @torch.no_grad()
     def next(self) -> torch.Tensor:
         b = self.cfg.batch_size
         if self.teacher is not None:
             z = torch.randn(b, self.teacher.nz, generator=self.g).to(self.device)
             x = torch.round(to_unit(self.teacher(z)).clamp(0, 1) * 255) / 255
-            return to_gan(x)
+            return to_gan(self._sized(x))
         if self.perm is None or self.pos + b > len(self.perm):   # new epoch, drop the remainder
             self.perm, self.pos = torch.randperm(self.pool.shape[0], generator=self.g), 0
         idx = self.perm[self.pos:self.pos + b]
         self.pos += b
         x = self.pool[idx]
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        return to_gan(x).to(self.device)
+        return to_gan(self._sized(x.to(self.device)))
 
 
 # ----------------------------------------------------------------------------- pictures
@@ -191,24 +256,31 @@ def image_grid(x: torch.Tensor, nrow: int = 8, pad: int = 2) -> np.ndarray:
     return out
 
 
-def save_grid_png(path, x: torch.Tensor, nrow: int = 8) -> None:
-    """Write a sample grid of (B,3,H,W) images in [0,1] as a PNG (matplotlib), atomically."""
+def save_grid_png(path, x: torch.Tensor, nrow: int = 8, max_side: int = 128) -> None:
+    """Write a sample grid of (B,3,H,W) images in [0,1] as a PNG (matplotlib), atomically.
+
+    Images larger than ``max_side`` are shown downscaled (area averaging) so a
+    grid of 1024-px samples stays a few megapixels."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    x = x.detach().float().cpu()
+    if max_side and x.shape[-1] > max_side:
+        x = F.interpolate(x, size=(max_side, max_side * x.shape[-1] // x.shape[-2]), mode="area")
     with atomic_path(path, suffix=".png") as tmp:
         plt.imsave(tmp, image_grid(x, nrow), format="png")
 
 
 @torch.no_grad()
-def sample_grid(G: Generator, n: int = 64, seed: int = 0, device=None) -> torch.Tensor:
-    """``n`` samples of ``G`` (eval mode) in [0, 1] from latents fixed by ``seed``."""
+def sample_grid(G: nn.Module, n: int = 64, seed: int = 0, device=None, chunk: int = 8) -> torch.Tensor:
+    """``n`` samples of ``G`` (eval mode) in [0, 1] from latents of ``G.z_dist`` fixed by
+    ``seed``, computed ``chunk`` at a time (memory at 1024 px), returned on the CPU."""
     device = device or next(G.parameters()).device
     was = G.training
     G.eval()
-    z = torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed)).to(device)
-    x = to_unit(G(z)).clamp(0, 1)
+    z = latents(n, G.nz, getattr(G, "z_dist", "normal"), torch.Generator().manual_seed(seed))
+    x = torch.cat([to_unit(G(z[i:i + chunk].to(device))).clamp(0, 1).cpu() for i in range(0, n, chunk)])
     G.train(was)
     return x
 
@@ -224,12 +296,19 @@ def plot_losses(csv_path, png_path) -> None:
         return
     step = np.array([int(r["step"]) for r in rows])
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
-    for k in ("loss_D", "loss_G"):
-        ax[0].plot(step, [float(r[k]) for r in rows], label=k, lw=0.8)
-    ax[0].set_xlabel("step"); ax[0].set_ylabel("BCE loss"); ax[0].legend()
-    for k in ("D_real", "D_fake"):
-        ax[1].plot(step, [float(r[k]) for r in rows], label=f"mean sigmoid {k}", lw=0.8)
-    ax[1].set_xlabel("step"); ax[1].set_ylim(0, 1); ax[1].legend()
+    if "k_t" in rows[0]:                                  # BEGAN
+        for k, lab in (("L_real", "L(x)"), ("L_fake", "L(G(z)) = L_G"), ("M", "M (convergence)")):
+            ax[0].plot(step, [float(r[k]) for r in rows], label=lab, lw=0.8)
+        ax[0].set_xlabel("step"); ax[0].set_ylabel("mean |v - D(v)|"); ax[0].legend()
+        ax[1].plot(step, [float(r["k_t"]) for r in rows], label="k_t", lw=0.8)
+        ax[1].set_xlabel("step"); ax[1].legend()
+    else:
+        for k in ("loss_D", "loss_G"):
+            ax[0].plot(step, [float(r[k]) for r in rows], label=k, lw=0.8)
+        ax[0].set_xlabel("step"); ax[0].set_ylabel("BCE loss"); ax[0].legend()
+        for k in ("D_real", "D_fake"):
+            ax[1].plot(step, [float(r[k]) for r in rows], label=f"mean sigmoid {k}", lw=0.8)
+        ax[1].set_xlabel("step"); ax[1].set_ylim(0, 1); ax[1].legend()
     fig.tight_layout()
     with atomic_path(png_path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100)
@@ -238,6 +317,7 @@ def plot_losses(csv_path, png_path) -> None:
 
 # ----------------------------------------------------------------------------- training
 CSV_FIELDS = ["step", "seconds", "loss_D", "loss_G", "D_real", "D_fake"]
+BEGAN_CSV_FIELDS = ["step", "seconds", "loss_D", "loss_G", "L_real", "L_fake", "k_t", "M"]
 
 
 def train_step(G, D, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor) -> dict:
@@ -260,6 +340,37 @@ def train_step(G, D, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor) -> dict:
             "D_fake": torch.sigmoid(l_fake).mean().item()}
 
 
+def began_step(G, D, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor, k_t: float, gamma: float,
+               lambda_k: float) -> dict:
+    """One BEGAN update: both losses from one forward pass of D on ``[G(z); x]``,
+    both gradients taken there and applied together, then the k_t update.
+
+    Returns ``loss_D = L(x) - k_t L(G(z))``, ``loss_G = L(G(z))``, ``L_real``,
+    ``L_fake`` (= ``loss_G``), the updated ``k_t`` and the convergence measure ``M``.
+    """
+    B = real.shape[0]
+    fake = G(z)
+    rec = D(torch.cat([fake, real]))
+    l_fake = (rec[:B] - fake).abs().mean()
+    l_real = (rec[B:] - real).abs().mean()
+    loss_D = l_real - k_t * l_fake
+    loss_G = l_fake
+    d_params = [p for p in D.parameters() if p.requires_grad]
+    g_params = [p for p in G.parameters() if p.requires_grad]
+    g_D = torch.autograd.grad(loss_D, d_params, retain_graph=True)
+    g_G = torch.autograd.grad(loss_G, g_params)
+    for p_, g_ in zip(d_params, g_D):
+        p_.grad = g_
+    for p_, g_ in zip(g_params, g_G):
+        p_.grad = g_
+    opt_D.step()
+    opt_G.step()
+    lr_, lf_ = l_real.item(), l_fake.item()
+    balance = gamma * lr_ - lf_
+    return {"loss_D": loss_D.item(), "loss_G": lf_, "L_real": lr_, "L_fake": lf_,
+            "k_t": min(max(k_t + lambda_k * balance, 0.0), 1.0), "M": lr_ + abs(balance)}
+
+
 def regenerate_command(cfg: TrainConfig, out_dir, checkpoint) -> str:
     """The ``scripts/train_gan.py`` command line that reproduces a run of ``cfg``."""
     args = ["python", "scripts/train_gan.py", "--out", str(out_dir), "--checkpoint", str(checkpoint)]
@@ -273,14 +384,14 @@ def regenerate_command(cfg: TrainConfig, out_dir, checkpoint) -> str:
 
 def train_gan(cfg: TrainConfig, out_dir, checkpoint=None, device=None, data=None,
               resume: bool = True, progress: bool = True, extra_provenance: dict | None = None) -> dict:
-    """Train a DCGAN pair on ``cfg.data`` and write a prior checkpoint.
+    """Train a GAN pair (``cfg.arch``: DCGAN or BEGAN) on ``cfg.data`` and write a prior checkpoint.
 
     Writes into ``out_dir``: ``losses.csv``, ``loss.png``, ``samples/step_<k>.png``,
     ``samples.png`` (the latest grid), ``train_state.pt`` (resume state, loadable
     with ``weights_only=True``) and ``summary.json``; and the checkpoint at the
     stem ``checkpoint`` (default ``out_dir/prior``) every ``checkpoint_every``
     steps and at the end, so a run cut short still leaves its latest good prior.
-    ``data`` (a (N,3,64,64) tensor in [0,1]) overrides ``cfg.data`` (tests).
+    ``data`` (a (N,3,S,S) tensor in [0,1], ``S = cfg.image_size``) overrides ``cfg.data`` (tests).
 
     Returns a summary dict (steps done, seconds, throughput, last losses).
     """
@@ -294,10 +405,10 @@ def train_gan(cfg: TrainConfig, out_dir, checkpoint=None, device=None, data=None
     dtype = {"float32": torch.float32, "float16": torch.float16}[cfg.storage_dtype]
 
     torch.manual_seed(cfg.seed)
-    G = Generator(nz=cfg.nz, ngf=cfg.ngf)
-    D = Discriminator(ndf=cfg.ndf)
-    G.apply(dcgan_init_)
-    D.apply(dcgan_init_)
+    G, D = build_pair(cfg)
+    began = cfg.arch == "began"
+    fields = BEGAN_CSV_FIELDS if began else CSV_FIELDS
+    k_t = 0.0
     G.to(device).train()
     D.to(device).train()
     opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
@@ -323,27 +434,33 @@ def train_gan(cfg: TrainConfig, out_dir, checkpoint=None, device=None, data=None
         opt_G.load_state_dict(st["opt_G"]); opt_D.load_state_dict(st["opt_D"])
         sampler.load_state(st["sampler"]); zgen.set_state(st["zgen"])
         step, elapsed_before = int(st["step"]), float(st["elapsed"])
+        k_t = float(st.get("k_t", 0.0))
     # keep the log consistent with the resumed step
     rows = []
     if step > 0 and csv_path.is_file():
         rows = [r for r in csv.DictReader(open(csv_path)) if int(r["step"]) <= step]
     with open(csv_path, "w", newline="") as f:
-        w = csv.DictWriter(f, CSV_FIELDS)
+        w = csv.DictWriter(f, fields)
         w.writeheader()
         w.writerows(rows)
 
     def save_all(final: bool, stopped: str | None) -> None:
         torch.save({"G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(),
                     "opt_D": opt_D.state_dict(), "sampler": sampler.state(), "zgen": zgen.get_state(),
-                    "step": step, "elapsed": elapsed_before + (time.time() - t_loop),
+                    "step": step, "elapsed": elapsed_before + (time.time() - t_loop), "k_t": k_t,
                     "config": json.dumps(cfg.to_dict())}, state_path)
         done_cfg = dataclasses.replace(cfg, steps=step)
-        prov = {"kind": "dcgan", "steps": step, "training": cfg.to_dict(), "data": sampler.recipe,
+        prov = {"kind": cfg.arch, "steps": step, "training": cfg.to_dict(), "data": sampler.recipe,
                 "completed": final and stopped is None, "stopped": stopped,
                 "train_seconds": round(elapsed_before + (time.time() - t_loop), 1),
                 "device": str(device), "torch_threads": torch.get_num_threads(),
                 "regenerate": regenerate_command(done_cfg, out_dir, checkpoint),
                 "objective": "BCE-with-logits D loss, non-saturating G loss (DCGAN)"}
+        if began:
+            prov.update({"objective": "BEGAN: L_D = L(x) - k_t L(G(z)), L_G = L(G(z)), L = mean |v - D(v)|, "
+                                      "k_t proportional control to gamma (Berthelot et al. 2017)",
+                         "k_t": k_t, "latent": "z ~ U[-1, 1]^nz",
+                         "reference": "carpedm20/BEGAN-tensorflow (models.py, trainer.py)"})
         prov.update(extra_provenance or {})
         G.eval(); D.eval()
         save_prior(checkpoint, G, D, prov, dtype=dtype)
@@ -362,7 +479,7 @@ def train_gan(cfg: TrainConfig, out_dir, checkpoint=None, device=None, data=None
     stopped = None
     last = {}
     fcsv = open(csv_path, "a", newline="")
-    writer = csv.DictWriter(fcsv, CSV_FIELDS)
+    writer = csv.DictWriter(fcsv, fields)
     steps_this_run = 0
     try:
         while step < cfg.steps:
@@ -370,8 +487,17 @@ def train_gan(cfg: TrainConfig, out_dir, checkpoint=None, device=None, data=None
                 stopped = "wall_time"
                 break
             real = sampler.next()
-            z = torch.randn(real.shape[0], cfg.nz, generator=zgen).to(device)
-            last = train_step(G, D, opt_G, opt_D, real, z)
+            z = latents(real.shape[0], cfg.nz, G.z_dist if began else "normal", zgen).to(device)
+            if cfg.lr_halve_every:
+                lr_now = max(cfg.lr * 0.5 ** (step // cfg.lr_halve_every), min(cfg.lr, cfg.lr_min))
+                for opt in (opt_G, opt_D):
+                    for group in opt.param_groups:
+                        group["lr"] = lr_now
+            if began:
+                last = began_step(G, D, opt_G, opt_D, real, z, k_t, cfg.gamma, cfg.lambda_k)
+                k_t = last["k_t"]
+            else:
+                last = train_step(G, D, opt_G, opt_D, real, z)
             if not all(math.isfinite(v) for v in last.values()):
                 raise FloatingPointError(f"non-finite losses at step {step + 1}: {last}")
             step += 1
@@ -409,24 +535,53 @@ def train_gan(cfg: TrainConfig, out_dir, checkpoint=None, device=None, data=None
 
 
 @torch.no_grad()
-def discriminator_means(D: Discriminator, G: Generator, real: torch.Tensor, seed: int = 0,
+def discriminator_means(D: nn.Module, G: nn.Module, real: torch.Tensor, seed: int = 0,
                         batch: int = 256) -> dict:
-    """Mean ``sigmoid(D)`` on real images (in [0,1]) and on as many samples of ``G``.
+    """Mean discriminator score on real images (in [0,1]) and on as many samples of ``G``.
 
-    Both networks in their current mode (use eval mode, as GAN-prior methods do).
+    The score is what ``D`` outputs (``D.d_kind``): ``sigmoid(D)`` for a logit D
+    (DCGAN), the critic value for a WGAN-GP critic (PGAN), and the reconstruction
+    loss ``mean |v - D(v)|`` for BEGAN's auto-encoder (there at equilibrium
+    ``L(G(z)) ~ gamma L(x)``: fakes are reconstructed *better*, the ratio is
+    reported).  Real images are resized (bilinear) to ``G``'s output size when
+    they differ.  Both networks in their current mode (use eval mode, as
+    GAN-prior methods do); at most ``batch`` images per call (a few at 1024 px).
     """
     dev = next(D.parameters()).device
+    kind = getattr(D, "d_kind", "logit")
     g = torch.Generator().manual_seed(seed)
+    size = int(getattr(G, "image_size", 64))
+    if size >= 512:
+        batch = min(batch, 4)
+
+    def score(x):
+        if kind == "autoencoder":
+            return D.energy(x).float().cpu()
+        out = D(x)
+        out = out[:, 0] if out.dim() == 2 else out.reshape(x.shape[0], -1)[:, 0]
+        return (torch.sigmoid(out) if kind == "logit" else out).float().cpu()
+
     r, f = [], []
     for i in range(0, real.shape[0], batch):
-        xb = real[i:i + batch].to(dev)
-        r.append(torch.sigmoid(D(to_gan(xb))).cpu())
-        z = torch.randn(xb.shape[0], G.nz, generator=g).to(dev)
-        f.append(torch.sigmoid(D(G(z))).cpu())
+        xb = real[i:i + batch].to(dev).float()
+        if xb.shape[-1] != size:
+            xb = F.interpolate(xb, size=(size, size), mode="bilinear", align_corners=False,
+                               antialias=xb.shape[-1] > size).clamp(0, 1)
+        r.append(score(to_gan(xb)))
+        z = latents(xb.shape[0], G.nz, getattr(G, "z_dist", "normal"), g).to(dev)
+        f.append(score(G(z)))
     r, f = torch.cat(r), torch.cat(f)
-    return {"D_real_mean": r.mean().item(), "D_fake_mean": f.mean().item(),
-            "frac_real_above_half": (r > 0.5).float().mean().item(),
-            "frac_fake_below_half": (f < 0.5).float().mean().item(), "n": int(r.numel())}
+    out = {"d_kind": kind, "D_real_mean": r.mean().item(), "D_fake_mean": f.mean().item(), "n": int(r.numel())}
+    if kind == "logit":
+        out.update({"frac_real_above_half": (r > 0.5).float().mean().item(),
+                    "frac_fake_below_half": (f < 0.5).float().mean().item()})
+    elif kind == "critic":
+        out["frac_real_above_fake_median"] = (r > f.median()).float().mean().item()
+    else:
+        out["fake_over_real"] = (f.mean() / r.mean().clamp_min(1e-12)).item()
+        out["note"] = ("D_*_mean are BEGAN reconstruction losses mean |v - D(v)| (lower = better "
+                       "reconstructed); at equilibrium fake_over_real ~ gamma")
+    return out
 
 
 def write_prior_samples(prior_spec, prior_png, teacher_png=None, check_json=None, n: int = 64,
@@ -434,26 +589,32 @@ def write_prior_samples(prior_spec, prior_png, teacher_png=None, check_json=None
                         device=None) -> dict:
     """Sample grids of a prior and of the teacher, and the discriminator check.
 
-    ``prior_png``: ``n`` samples of the prior's G from latents fixed by ``seed``;
-    ``teacher_png``: the same latents through the teacher generator (the
-    in-range face distribution the demo prior was trained on);
-    ``check_json``: mean ``sigmoid(D)`` on ``n_check`` teacher faces (8-bit
-    quantised, latents from ``check_seed``, disjoint from training's) versus on
-    as many samples of G -- a trained D should score the real faces higher.
+    ``prior_png``: ``n`` samples of the prior's G from latents fixed by ``seed``
+    (drawn from the prior's latent distribution); ``teacher_png``: the teacher
+    generator from the same seed (the in-range face distribution the demo prior
+    was trained on); ``check_json``: the mean discriminator score
+    (:func:`discriminator_means`) on ``n_check`` teacher faces (8-bit quantised,
+    latents from ``check_seed``, disjoint from training's; resized to the
+    prior's size) versus on as many samples of G -- a trained logit D or critic
+    should score the real faces higher.  Grids of priors above 128 px are
+    shown at 128 px per image.
     """
     from .checkpoint import TEACHER_SPEC, load_prior
 
     prior = load_prior(prior_spec, device=device)
     save_grid_png(prior_png, sample_grid(prior.G, n, seed=seed))
-    out = {"prior": str(prior_spec), "n_grid": n, "grid_seed": seed}
+    out = {"prior": str(prior_spec), "n_grid": n, "grid_seed": seed, "z_dist": prior.z_dist}
     if teacher_png is not None:
         teacher = load_prior(TEACHER_SPEC, device=prior.device)
         save_grid_png(teacher_png, sample_grid(teacher.G, n, seed=seed))
     if check_json is not None:
         if prior.D is not None:
-            real = teacher_faces(n_check, seed=check_seed, device=prior.device)
+            size = int(getattr(prior.G, "image_size", 64))
+            n_real = n_check if size <= 256 else min(n_check, 32)
+            real = teacher_faces(n_real, seed=check_seed, device=prior.device)
             out.update(discriminator_means(prior.D, prior.G, real, seed=check_seed + 1))
-            out["real"] = f"{n_check} teacher faces (gan-face-generate), uint8, latent seed {check_seed}"
+            out["real"] = (f"{n_real} teacher faces (gan-face-generate), uint8, latent seed {check_seed}"
+                           + (f", resized 64 -> {size} px (bilinear)" if size != 64 else ""))
         else:
             out["D_real_mean"] = out["D_fake_mean"] = None
             out["note"] = "this prior has no discriminator"
