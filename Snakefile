@@ -21,6 +21,7 @@ include: "rules/restore.smk"
 include: "rules/lpips.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/cgan.smk"
 include: "rules/claims.smk"
 
 

@@ -36,10 +36,12 @@ TINY = {
     "csgm": {"iterations": 12, "restarts": 2}, "csgm_bp": {},
     "iagan": {"iterations": 10}, "iagan_bp": {},
     "dip": {"iterations": 6, "skip_n33d": 8, "skip_n33u": 8, "skip_n11": 2},
+    "cgan": {},             # the committed demo checkpoint of its task
 }
 # per method, the task it is checked on (a task it applies to; noisy where that matters)
 TASK = {"tv": "denoise_sigma0.1", "sparse": "inpaint_center32", "yeh_blend": "inpaint_center32",
-        "dip": "denoise_sigma0.1"}       # dip: the row with output averaging and backtracking
+        "dip": "denoise_sigma0.1",       # dip: the row with output averaging and backtracking
+        "cgan": "inpaint_center32"}      # cgan: condition channel and the kept observed pixels
 
 
 @pytest.fixture(scope="module")

@@ -101,6 +101,7 @@ def register(name: str, **kw):
 def load_builtins() -> None:
     """Import the built-in method modules (each registers its methods)."""
     from . import classical, dip, gan, trivial  # noqa: F401, PLC0415
+    from . import cgan  # noqa: F401, PLC0415
 
 
 def _load_all():
