@@ -53,6 +53,8 @@ import traceback
 from pathlib import Path
 
 ENV = "GANRESTORE_JOBSERVER"
+#: seconds a child whose client died gets to clean up before SIGKILL
+KILL_GRACE = 5.0
 #: modules the server imports once, before forking any job
 PRELOAD = ("numpy", "torch", "scipy.stats", "scipy.ndimage", "skimage.metrics", "pandas",
            "ganrestore.io", "ganrestore.pipeline", "ganrestore.metrics", "ganrestore.lpips",
@@ -131,19 +133,33 @@ def run(target: str, kwargs: dict, log_path=None, threads: int | None = 1) -> No
     run_local(target, kwargs, log_path, threads)
 
 
-def describe(path, sleep: float = 0.0) -> None:
+def describe(path, sleep: float = 0.0, partial: str | None = None) -> None:
     """Diagnostic job: write where it ran (pid, parent pid, torch threads) to
     ``path`` as JSON, then sleep ``sleep`` seconds (tests, and a quick check that
-    a server answers: ``run('ganrestore.jobserver:describe', {'path': ...})``)."""
+    a server answers: ``run('ganrestore.jobserver:describe', {'path': ...})``).
+    With ``partial``, sleep while writing that file through ``atomic_path``
+    (tests: a killed job must leave no temporary file)."""
     torch = sys.modules.get("torch")
     info = {"pid": os.getpid(), "ppid": os.getppid(),
             "torch_threads": torch.get_num_threads() if torch is not None else None,
             "torch_preloaded": torch is not None}
-    Path(path).write_text(json.dumps(info))
-    time.sleep(float(sleep))
+    if partial is None:
+        Path(path).write_text(json.dumps(info))
+        time.sleep(float(sleep))
+        return
+    from .io import atomic_path
+
+    with atomic_path(partial) as tmp:
+        Path(tmp).write_text("half")
+        Path(path).write_text(json.dumps(info))
+        time.sleep(float(sleep))
 
 
 # -- server ---------------------------------------------------------------------
+
+def _child_terminated(signum, frame):
+    raise SystemExit(128 + signum)
+
 
 def _child(conn: socket.socket) -> int:
     """In the forked child: read one request, run it, answer; exit status."""
@@ -154,13 +170,22 @@ def _child(conn: socket.socket) -> int:
 
     def watchdog():
         # the client closes the connection only after our answer, or when it was
-        # killed: then stop the work at once (outputs are written atomically)
+        # killed: then stop the work at once.  First SIGTERM, an exception in the
+        # main thread, so that cleanup runs (atomic_path removes its hidden
+        # temporary file); SIGKILL if the work has not stopped KILL_GRACE s later
         try:
             while conn.recv(1):
                 pass
         except OSError:
             pass
+        if answering.is_set():
+            return                                  # the work is done; the child exits itself
+        os.kill(os.getpid(), signal.SIGTERM)       # -> SystemExit in the main thread
+        time.sleep(KILL_GRACE)
         os.kill(os.getpid(), signal.SIGKILL)
+
+    answering = threading.Event()
+    signal.signal(signal.SIGTERM, _child_terminated)
 
     threading.Thread(target=watchdog, daemon=True).start()
     try:
@@ -168,6 +193,7 @@ def _child(conn: socket.socket) -> int:
         reply = {"ok": True}
     except BaseException as e:  # noqa: BLE001  (every failure goes back to the client)
         reply = {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+    answering.set()
     try:
         _send(conn, reply)
     except OSError:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 
@@ -21,13 +23,43 @@ def set_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def terminate_as_exit():
+    """For the duration, SIGTERM (Snakemake cancelling a job, a cluster's time
+    limit, ``timeout``) raises ``SystemExit`` instead of killing the process on
+    the spot, so ``finally`` blocks run: :func:`ganrestore.io.atomic_path`
+    removes its hidden temporary file and nothing half-written stays behind.
+    Only where the default handler is in place, and only in the main thread."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def script_logging(log_path=None, threads: int | None = None):
     """Send logging, warnings and stderr (tqdm) to ``log_path`` for the duration.
 
     Also caps torch's intra-op threads to the rule's ``threads``.  Exceptions are
-    logged with their traceback and re-raised so the job fails.
+    logged with their traceback and re-raised so the job fails; SIGTERM is one
+    of them (:func:`terminate_as_exit`).
     """
+    with terminate_as_exit():
+        with _script_logging(log_path, threads):
+            yield
+
+
+@contextlib.contextmanager
+def _script_logging(log_path=None, threads: int | None = None):
     if threads:
         set_threads(int(threads))
     if not log_path:

@@ -86,6 +86,32 @@ def test_a_killed_client_takes_its_job_along(server, tmp_path):
     assert not _alive(child), "the job outlived its client"
 
 
+def test_a_killed_clients_job_cleans_up_before_it_goes(server, tmp_path):
+    """The job is stopped by an exception, not SIGKILL, when it can be: the file it
+    was writing through atomic_path leaves no hidden temporary behind (and no
+    output).  The job server's child gets SIGTERM -> SystemExit; SIGKILL only
+    after jobserver.KILL_GRACE seconds."""
+    out, part = tmp_path / "where.json", tmp_path / "figure.png"
+    code = ("import sys; from ganrestore import jobserver; "
+            f"jobserver.run('ganrestore.jobserver:describe', {{'path': {str(out)!r}, 'sleep': 60, "
+            f"'partial': {str(part)!r}}}, None)")
+    client = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
+    deadline = time.monotonic() + 60
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = json.loads(out.read_text())["pid"]
+    assert [q.name for q in tmp_path.iterdir() if q.name.startswith(".figure.png.")]
+    t0 = time.monotonic()
+    client.send_signal(signal.SIGKILL)
+    client.wait()
+    while _alive(child) and time.monotonic() < t0 + 10:
+        time.sleep(0.05)
+    assert not _alive(child)
+    assert time.monotonic() - t0 < jobserver.KILL_GRACE, "the job needed SIGKILL"
+    assert not part.exists()
+    assert [q.name for q in tmp_path.iterdir() if q.name.startswith(".figure.png.")] == []
+
+
 def test_the_server_exits_with_its_parent(tmp_path):
     """The server watches its parent (Snakemake): gone parent, gone server."""
     sock = str(tmp_path / "s")

@@ -378,3 +378,43 @@ def test_corrupt_image_in_folder_dataset_raises_or_is_skipped_as_configured(tmp_
     with open(wd / "results/folder_skip/data/manifest.csv", newline="") as fh:
         sources = [row["source"] for row in csv.DictReader(fh)]
     assert sources == ["face1.png", "face2.png", "face3.png"]
+
+
+# ----------------------------------------------------------------------------- SIGTERM
+_TERMINATED_JOB = """
+import sys, time
+from pathlib import Path
+from ganrestore.io import atomic_path
+from ganrestore.logs import script_logging
+
+out = Path(sys.argv[1])
+with script_logging(sys.argv[2], 1):
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text("half")
+        print("writing", flush=True)
+        time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("handled", [True, False], ids=["script_logging", "control_without"])
+def test_a_terminated_job_leaves_no_hidden_temporary_file(tmp_path, handled):
+    """SIGTERM (Snakemake cancelling a job, timeout, a cluster's limit) runs the
+    job's cleanup: atomic_path's hidden temporary file is removed and the log says
+    the job failed.  Control: the same job without script_logging leaves it."""
+    import subprocess
+    import sys
+
+    code = _TERMINATED_JOB if handled else _TERMINATED_JOB.replace("with script_logging(sys.argv[2], 1):",
+                                                                      "if True:")
+    out, log = tmp_path / "figure.png", tmp_path / "job.log"
+    p = subprocess.Popen([sys.executable, "-c", code, str(out), str(log)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "writing"
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(timeout=30)
+    left = sorted(q.name for q in tmp_path.iterdir() if q.name.startswith(".figure.png."))
+    assert not out.exists()
+    if handled:
+        assert rc == 128 + signal.SIGTERM and left == []
+        assert "job failed" in log.read_text()
+    else:
+        assert rc == -signal.SIGTERM and len(left) == 1
