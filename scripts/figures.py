@@ -1,6 +1,8 @@
 """Snakemake script: the report figures (PNG + PDF).  Thin: plotting lives in ganrestore.figures."""
 
 import json
+import logging
+import time
 from collections import defaultdict
 
 import pandas as pd
@@ -9,6 +11,7 @@ from ganrestore import figures as F
 from ganrestore.logs import script_logging
 
 sm = snakemake  # noqa: F821
+log = logging.getLogger("ganrestore")
 
 
 def by_pair(paths, evaluated):
@@ -28,25 +31,36 @@ with script_logging(sm.log[0], sm.threads):
     per = pd.concat([pd.read_csv(p) for p in sm.input.csvs], ignore_index=True) if sm.input.csvs else None
     aggs = pd.DataFrame([json.loads(open(p).read()) for p in sm.input.aggs])
 
-    d = F.load_qualitative(sm.input.data, dict(zip(info["tasks"], sm.input.corrupt)), shards,
-                           info["methods"], info["image_size"], k=sm.params.k,
-                           not_applicable=[(t, m) for t, m, ok in sm.params.pairs if not ok],
-                           metric_csvs=dict(zip(evaluated, sm.input.csvs)), seed=info["seed"])
     tasks, methods = info["tasks"], info["methods"]
-    figs = {
-        "qualitative": F.qualitative_grid(d["real"], d["inputs"], d["restored"], methods, ids=d["ids"],
-                                          scores=d["scores"], title=f"Qualitative comparison, {sub}"),
-        "perception_distortion": F.perception_distortion(aggs, per_image=per, tasks=tasks, methods=methods,
-                                                         title=f"Perception-distortion, {sub}"),
-        "psnr_distributions": F.psnr_distributions(per, methods=methods, tasks=tasks,
-                                                   title=f"Per-image PSNR, {sub}"),
+    wanted = set(sm.output.keys())        # rule figure_qualitative: the grid; rule figures: the others
+
+    def qualitative():
+        d = F.load_qualitative(sm.input.data, dict(zip(tasks, sm.input.corrupt)), shards,
+                               methods, info["image_size"], k=sm.params.k,
+                               not_applicable=[(t, m) for t, m, ok in sm.params.pairs if not ok],
+                               metric_csvs=dict(zip(evaluated, sm.input.csvs)), seed=info["seed"])
+        return F.qualitative_grid(d["real"], d["inputs"], d["restored"], methods, ids=d["ids"],
+                                  scores=d["scores"], title=f"Qualitative comparison, {sub}")
+
+    makers = {
+        "qualitative": qualitative,
+        "perception_distortion": lambda: F.perception_distortion(aggs, per_image=per, tasks=tasks, methods=methods,
+                                                                 title=f"Perception-distortion, {sub}"),
+        "psnr_distributions": lambda: F.psnr_distributions(per, methods=methods, tasks=tasks,
+                                                           title=f"Per-image PSNR, {sub}"),
         # one curve per optimisation, at the iteration numbers the restorations recorded
-        "traces": F.optimisation_traces(F.load_traces(shards), steps=F.load_traces(shards, key="trace_step"),
-                                        upstream=sm.params.figures["upstream"], tasks=tasks, methods=methods,
-                                        title=f"Measurement loss along each optimisation, {sub}"),
+        "traces": lambda: F.optimisation_traces(
+            F.load_traces(shards), steps=F.load_traces(shards, key="trace_step"),
+            upstream=sm.params.figures["upstream"], tasks=tasks, methods=methods,
+            title=f"Measurement loss along each optimisation, {sub}"),
+        "cs_mse": lambda: F.cs_mse_curve(per, methods=methods,
+                                         title=f"Compressed sensing, Gaussian A: MSE vs m/n (IAGAN Fig. 2), {sub}"),
     }
-    if "cs_mse" in sm.output.keys():
-        figs["cs_mse"] = F.cs_mse_curve(per, methods=methods,
-                                        title=f"Compressed sensing, Gaussian A: MSE vs m/n (IAGAN Fig. 2), {sub}")
+    unknown = wanted - set(makers) - {f"{k}_pdf" for k in makers}
+    if unknown:
+        raise ValueError(f"figures.py: no figure named {sorted(unknown)}")
+    figs = {name: make() for name, make in makers.items() if name in wanted}
     for name, fig in figs.items():
+        t0 = time.perf_counter()
         F.save_figure(fig, sm.output[name])
+        log.info("figure %s: written in %.1f s", name, time.perf_counter() - t0)

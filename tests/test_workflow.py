@@ -77,8 +77,8 @@ def test_tiny_end_to_end_run_and_rerun_is_noop(tmp_path):
     per_image = [(rule, wc) for rule, wc in jobs if rule in ("restore", "evaluate", "corrupt")]
     assert per_image and all("method=tv" in wc for _, wc in per_image), per_image
     assert {"restore", "evaluate"} <= planned
-    assert planned <= {"restore", "evaluate", "summary", "tables", "figures", "claims", "effective_config",
-                       "all"}, planned
+    assert planned <= {"restore", "evaluate", "summary", "tables", "figures", "figure_qualitative", "claims",
+                       "effective_config", "all"}, planned
 
 
 @pytest.mark.slow
