@@ -64,7 +64,7 @@ def test_no_configfile_runs_the_demo_and_config_overrides_apply(wd):
 
 
 def test_a_minimal_config_inherits_nothing_from_the_demo(wd):
-    """The demo sets yeh to 150 iterations, tuned TV parameters and 5 tasks: none
+    """The demo sets a short yeh run, tuned TV parameters and its tasks: none
     of it may reach a config that does not say so."""
     own = {"name": "mini", "tasks": ["sr4"], "methods": ["input", "yeh"],
            "prior": {"checkpoint": "ganrestore/priors/checkpoints/demo_dcgan32"}}
