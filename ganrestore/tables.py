@@ -20,18 +20,25 @@ def _fmt(v, digits=2):
     return str(v)
 
 
-def summary_rows(aggregates: list[dict], pairs: list[tuple[str, str, bool]]) -> list[dict]:
-    """One row per configured (task, method); ``pairs`` = (task, method, applies).
+LEFT_OUT = "not run (left out by method_tasks)"
 
-    A pair whose method does not apply to the task gets status 'n/a'; an
-    applicable pair with no aggregate gets 'missing'.
+
+def summary_rows(aggregates: list[dict], pairs: list[tuple[str, str, bool]], left_out=()) -> list[dict]:
+    """One row per configured (task, method); ``pairs`` = (task, method, runs).
+
+    A pair that does not run gets status 'n/a' when the method does not apply
+    to the task, or :data:`LEFT_OUT` when it is one of ``left_out`` (it could
+    run, but the config's ``method_tasks`` leaves the task out); a pair that
+    runs but has no aggregate gets 'missing'.
     """
     by_key = {(a["task"], a["method"]): a for a in aggregates}
+    left = {tuple(p) for p in left_out}
     rows = []
     for task, method, applies in pairs:
         a = by_key.get((task, method))
         if not applies:
-            rows.append({"task": task, "method": method, "status": "n/a (method does not apply)"})
+            status = LEFT_OUT if (task, method) in left else "n/a (method does not apply)"
+            rows.append({"task": task, "method": method, "status": status})
         elif a is None:
             rows.append({"task": task, "method": method, "status": "missing"})
         else:
@@ -248,7 +255,7 @@ def aggregates_frame(aggregates, pairs=None):
         df["status"] = "ok"
     df["status"] = df["status"].fillna("ok").astype(str)
     df.loc[df["status"].str.startswith("n/a"), "status"] = NOT_APPLICABLE
-    df.loc[df["status"].str.startswith("missing"), "status"] = NOT_RUN
+    df.loc[df["status"].str.startswith("missing") | df["status"].str.startswith("not run"), "status"] = NOT_RUN
     # a result with failed images (diverged, no progress, non-finite objective) is
     # never shown as a normal number: its mean covers other images than the paper's
     if "n_failed" in df.columns:

@@ -207,6 +207,23 @@ def pairs():
     return [(t, m, applies(t, m)) for t in config["tasks"] for m in config["methods"]]
 
 
+def _applies_to_family(task, method):
+    info = get_method(method)
+    if not info.applies_to(TASKS[task]):
+        return False
+    return info.upstream is None or _applies_to_family(task, info.upstream)
+
+
+def left_out_pairs():
+    """Configured (task, method) pairs the method could run on but that the
+    config's method_tasks leaves out (the tables say so, not 'n/a')."""
+    return [
+        [t, m]
+        for t, m, ok in pairs()
+        if not ok and _applies_to_family(t, m)
+    ]
+
+
 def mcfg(method, task):
     return method_config(config["method_params"], method, task)
 

@@ -35,6 +35,7 @@ rule summary:
     threads: 1
     params:
         pairs=pairs(),
+        left_out=left_out_pairs(),
         name=config["name"],
         n_test=n_images("test"),
     script:

@@ -10,9 +10,10 @@ sm = snakemake  # noqa: F821
 
 with script_logging(sm.log[0], sm.threads):
     aggs = [json.loads(open(p).read()) for p in sm.input]
-    rows = summary_rows(aggs, [tuple(p) for p in sm.params.pairs])
+    rows = summary_rows(aggs, [tuple(p) for p in sm.params.pairs], [tuple(p) for p in sm.params.left_out])
     note = (f"Experiment `{sm.params.name}`, {sm.params.n_test} test images. PSNR in dB "
             "(data range 1); SSIM: scikit-image, Gaussian window sigma 1.5. "
-            "'n/a': the method does not apply to the task.")
+            "'n/a': the method does not apply to the task; 'not run (left out by method_tasks)': "
+            "it could, but the config's method_tasks leaves the task out.")
     write_text_atomic(sm.output.md, rows_to_markdown(rows, f"Summary: {sm.params.name}", note))
     write_text_atomic(sm.output.csv, rows_to_csv(rows))

@@ -182,6 +182,22 @@ def test_aggregates_frame_from_summary_csv(tmp_path):
     assert st[("quantize5", "tv")] == "not run"
 
 
+def test_summary_says_when_method_tasks_left_a_pair_out(tmp_path):
+    """A pair that could run but that method_tasks leaves out is not 'n/a' (the
+    method applies); it reads 'not run (left out by method_tasks)', and as
+    'not run' in the frame the paper tables use."""
+    pairs = [("inpaint_center32", "tv", True), ("sr4", "bicubic", False), ("colorize", "bicubic", False)]
+    rows = T.summary_rows(AGGS[:1], pairs, left_out=[("sr4", "bicubic")])
+    st = {(r["task"], r["method"]): r["status"] for r in rows}
+    assert st[("sr4", "bicubic")] == T.LEFT_OUT == "not run (left out by method_tasks)"
+    assert st[("colorize", "bicubic")] == "n/a (method does not apply)"
+    p = tmp_path / "summary.csv"
+    p.write_text(T.rows_to_csv(rows))
+    df = T.aggregates_frame(p)
+    got = dict(zip(zip(df.task, df.method), df.status))
+    assert got[("sr4", "bicubic")] == "not run" and got[("colorize", "bicubic")] == "n/a"
+
+
 # ----------------------------------------------------------------------------- report figures (smoke)
 def test_report_figures_write_png_and_pdf(tmp_path):
     import numpy as np
