@@ -217,11 +217,7 @@ def _applies_to_family(task, method):
 def left_out_pairs():
     """Configured (task, method) pairs the method could run on but that the
     config's method_tasks leaves out (the tables say so, not 'n/a')."""
-    return [
-        [t, m]
-        for t, m, ok in pairs()
-        if not ok and _applies_to_family(t, m)
-    ]
+    return [[t, m] for t, m, ok in pairs() if not ok and _applies_to_family(t, m)]
 
 
 def mcfg(method, task):
