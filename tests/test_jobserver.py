@@ -68,15 +68,20 @@ def test_only_library_functions_are_run(server, tmp_path):
         jobserver.run("os:system", {"command": "true"}, tmp_path / "x.log")
 
 
-def test_a_killed_client_takes_its_job_along(server, tmp_path):
+def _client_of_a_sleeping_job(tmp_path, **kwargs):
+    """A client process whose job (describe, sleeping 60 s) has started: (client, job pid)."""
     out = tmp_path / "where.json"
-    code = ("import sys; from ganrestore import jobserver; "
-            f"jobserver.run('ganrestore.jobserver:describe', {{'path': {str(out)!r}, 'sleep': 60}}, None)")
+    args = {"path": str(out), "sleep": 60, **{k: str(v) for k, v in kwargs.items()}}
+    code = f"from ganrestore import jobserver; jobserver.run('ganrestore.jobserver:describe', {args!r}, None)"
     client = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
     deadline = time.monotonic() + 60
     while not out.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    child = json.loads(out.read_text())["pid"]
+    return client, json.loads(out.read_text())["pid"]
+
+
+def test_a_killed_client_takes_its_job_along(server, tmp_path):
+    client, child = _client_of_a_sleeping_job(tmp_path)
     assert _alive(child)
     client.send_signal(signal.SIGKILL)
     client.wait()
@@ -91,15 +96,8 @@ def test_a_killed_clients_job_cleans_up_before_it_goes(server, tmp_path):
     was writing through atomic_path leaves no hidden temporary behind (and no
     output).  The job server's child gets SIGTERM -> SystemExit; SIGKILL only
     after jobserver.KILL_GRACE seconds."""
-    out, part = tmp_path / "where.json", tmp_path / "figure.png"
-    code = ("import sys; from ganrestore import jobserver; "
-            f"jobserver.run('ganrestore.jobserver:describe', {{'path': {str(out)!r}, 'sleep': 60, "
-            f"'partial': {str(part)!r}}}, None)")
-    client = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
-    deadline = time.monotonic() + 60
-    while not out.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    child = json.loads(out.read_text())["pid"]
+    part = tmp_path / "figure.png"
+    client, child = _client_of_a_sleeping_job(tmp_path, partial=part)
     assert [q.name for q in tmp_path.iterdir() if q.name.startswith(".figure.png.")]
     t0 = time.monotonic()
     client.send_signal(signal.SIGKILL)

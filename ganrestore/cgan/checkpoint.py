@@ -21,7 +21,6 @@ sidecar's, and tensors whose names or shapes differ from the architecture.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,40 +28,11 @@ from pathlib import Path
 import torch
 
 from ..io import atomic_path, sha256_file, versions, write_json_atomic
+# one stem / path convention and one provenance stamp for every checkpoint of the project
+from ..priors.checkpoint import code_version, json_path, stem_of, weights_path
 from .models import CGANGenerator
 
 FORMAT = "ganrestore-cgan/1"
-
-
-def stem_of(path) -> Path:
-    """``x.json`` / ``x.safetensors`` / ``x`` -> ``x``."""
-    p = Path(path)
-    return p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
-
-
-def weights_path(stem) -> Path:
-    s = stem_of(stem)
-    return s.with_name(s.name + ".safetensors")
-
-
-def json_path(stem) -> Path:
-    s = stem_of(stem)
-    return s.with_name(s.name + ".json")
-
-
-def code_version() -> dict:
-    """``ganrestore.__version__`` and ``git describe --always --dirty`` when available."""
-    import ganrestore
-
-    out = {"ganrestore": ganrestore.__version__, "git": None}
-    try:
-        res = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                             timeout=10, cwd=Path(__file__).resolve().parent)
-        if res.returncode == 0 and res.stdout.strip():
-            out["git"] = res.stdout.strip()
-    except (OSError, subprocess.SubprocessError):  # pragma: no cover
-        pass
-    return out
 
 
 def build_generator(arch: dict) -> CGANGenerator:

@@ -143,10 +143,10 @@ class _Sampler:
     """Minibatches of clean faces in [0, 1] (a uint8 pool, epochs of a seeded permutation)."""
 
     def __init__(self, cfg: CGANTrainConfig, data, device):
-        from ..priors.train import teacher_faces_u8  # noqa: PLC0415
+        from ..priors.train import EpochOrder, teacher_faces_u8  # noqa: PLC0415
 
         self.cfg, self.device = cfg, device
-        self.g = torch.Generator().manual_seed(cfg.seed * 1000 + 1)
+        self.order = EpochOrder(cfg.seed * 1000 + 1)
         if data is not None:
             self.pool = data if isinstance(data, torch.Tensor) else torch.as_tensor(data)
             self.recipe = {"kind": "tensor", "n": int(self.pool.shape[0])}
@@ -165,24 +165,15 @@ class _Sampler:
             raise ValueError(f"training images must be (N,3,{s},{s}); got {tuple(self.pool.shape)} from {cfg.data!r}")
         if self.pool.shape[0] < cfg.batch_size:
             raise ValueError(f"{self.pool.shape[0]} training images < batch size {cfg.batch_size}")
-        self.perm, self.pos = None, 0
 
     def state(self) -> dict:
-        return {"g": self.g.get_state(), "perm": self.perm if self.perm is not None else torch.empty(0),
-                "pos": self.pos}
+        return self.order.state()
 
     def load_state(self, s: dict) -> None:
-        self.g.set_state(s["g"])
-        self.perm = s["perm"] if s["perm"].numel() else None
-        self.pos = int(s["pos"])
+        self.order.load_state(s)
 
     def next(self) -> torch.Tensor:
-        b = self.cfg.batch_size
-        if self.perm is None or self.pos + b > len(self.perm):
-            self.perm, self.pos = torch.randperm(self.pool.shape[0], generator=self.g), 0
-        idx = self.perm[self.pos:self.pos + b]
-        self.pos += b
-        x = self.pool[idx]
+        x = self.pool[self.order.take(self.pool.shape[0], self.cfg.batch_size)]
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
         return x.to(self.device)
 

@@ -171,12 +171,40 @@ def teacher_faces_u8(n: int, seed: int, batch: int = 256, teacher: Generator | N
     return out
 
 
+class EpochOrder:
+    """Seeded epochs over a pool: each epoch a fresh permutation drawn from the
+    generator ``g``, minibatches taken in order, the remainder dropped; its
+    state (generator, permutation, position) resumes a run exactly.  Shared by
+    the priors' and the cGANs' training samplers."""
+
+    def __init__(self, seed: int):
+        self.g = torch.Generator().manual_seed(seed)
+        self.perm, self.pos = None, 0
+
+    def state(self) -> dict:
+        return {"g": self.g.get_state(), "perm": self.perm if self.perm is not None else torch.empty(0),
+                "pos": self.pos}
+
+    def load_state(self, s: dict) -> None:
+        self.g.set_state(s["g"])
+        self.perm = s["perm"] if s["perm"].numel() else None
+        self.pos = int(s["pos"])
+
+    def take(self, n_pool: int, b: int) -> torch.Tensor:
+        """The next ``b`` indices into a pool of ``n_pool`` items."""
+        if self.perm is None or self.pos + b > len(self.perm):   # new epoch, drop the remainder
+            self.perm, self.pos = torch.randperm(n_pool, generator=self.g), 0
+        idx = self.perm[self.pos:self.pos + b]
+        self.pos += b
+        return idx
+
+
 class _Sampler:
     """Minibatches of real images in the GAN range [-1, 1]."""
 
     def __init__(self, cfg: TrainConfig, data, device):
         self.cfg, self.device = cfg, device
-        self.g = torch.Generator().manual_seed(cfg.seed * 1000 + 1)
+        self.order = EpochOrder(cfg.seed * 1000 + 1)
         self.teacher = None
         self.pool = None
         if data is not None:
@@ -208,16 +236,12 @@ class _Sampler:
                                  f"{self.size}; got {tuple(self.pool.shape)} from {cfg.data!r}")
             if self.pool.shape[0] < cfg.batch_size:
                 raise ValueError(f"{self.pool.shape[0]} training images < batch size {cfg.batch_size}")
-        self.perm, self.pos = None, 0
 
     def state(self) -> dict:
-        return {"g": self.g.get_state(), "perm": self.perm if self.perm is not None else torch.empty(0),
-                "pos": self.pos}
+        return self.order.state()
 
     def load_state(self, s: dict) -> None:
-        self.g.set_state(s["g"])
-        self.perm = s["perm"] if s["perm"].numel() else None
-        self.pos = int(s["pos"])
+        self.order.load_state(s)
 
     def _sized(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] == self.size:
@@ -229,14 +253,10 @@ class _Sampler:
     def next(self) -> torch.Tensor:
         b = self.cfg.batch_size
         if self.teacher is not None:
-            z = torch.randn(b, self.teacher.nz, generator=self.g).to(self.device)
+            z = torch.randn(b, self.teacher.nz, generator=self.order.g).to(self.device)
             x = torch.round(to_unit(self.teacher(z)).clamp(0, 1) * 255) / 255
             return to_gan(self._sized(x))
-        if self.perm is None or self.pos + b > len(self.perm):   # new epoch, drop the remainder
-            self.perm, self.pos = torch.randperm(self.pool.shape[0], generator=self.g), 0
-        idx = self.perm[self.pos:self.pos + b]
-        self.pos += b
-        x = self.pool[idx]
+        x = self.pool[self.order.take(self.pool.shape[0], b)]
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
         return to_gan(self._sized(x.to(self.device)))
 
