@@ -11,7 +11,19 @@
    its own Adam, as the official IAGAN code).
 3. ``--demo``: wall time per task of the six methods with the demo profile on
    8 images (the demo's shard), one thread (the restore rule's ``threads: 1``).
-4. ``--check``: what ``benchmarks/gpu_check.sh`` runs, as one JSON object:
+4. ``--blocks``: the workflow's paths side by side, at 1 and 2 threads, teacher
+   DCGAN-64 (D of ndf 64 for Yeh), demo settings, ``--images`` images: one
+   image per call (``microbatch: 1``), index-aligned blocks of 8 (the default,
+   ``microbatch: auto``) and one free batch of all images, for CSGM, Yeh, IAGAN
+   and DIP, against a plain reference loop (CSGM: one latent, its own Adam, as
+   deepinv's ``CSGMGenerator`` loops; IAGAN: a deep copy of G per image with its
+   own Adam, as the official code); image-iterations per second, the ratio to
+   the reference loop, and for CSGM the share of the dense-matmul ceiling (a
+   2048^2 float32 matmul on the same threads), also at 64 rows.  ``--positions``:
+   whether an image's result depends on its position in a block on this CPU
+   (the same image at every position of one block; the workflow does not rely
+   on the answer, it fixes the position).
+5. ``--check``: what ``benchmarks/gpu_check.sh`` runs, as one JSON object:
    1 + 2 on ``--device`` (CUDA on a GPU machine), the dense-matmul rate in the
    same run, CSGM + IAGAN timed on 100 images x 5 tasks at 64 px (the teacher
    DCGAN) and on 16 images x 5 tasks at 128 px (a standard-width BEGAN,
@@ -29,6 +41,8 @@ weights) of the demo width (ngf = ndf = 32) unless ``--teacher``.
     .venv/bin/python benchmarks/bench_gan.py --demo       # 3 as well
     .venv/bin/python benchmarks/bench_gan.py --check --cpu-smoke --json -   # 4, small
     .venv/bin/python benchmarks/bench_gan.py --memory 1024                   # the memory table only
+    .venv/bin/python benchmarks/bench_gan.py --blocks --images 16            # 4, the workflow's paths
+    .venv/bin/python benchmarks/bench_gan.py --positions                     # 4, position dependence
 """
 
 from __future__ import annotations
@@ -170,6 +184,118 @@ def demo_timings(prior, n_images=8, microbatch=1):
         grand_cpu += cpu
         print(f"{tn:<18}" + "".join(f"{s:>10.1f}" for s in secs) + f"{sum(secs):>10.1f}{cpu:>8.1f}")
     print(f"{'all tasks':<18}{'':>60}{grand:>10.1f}{grand_cpu:>8.1f}  (the demo runs 2 jobs at once)")
+
+
+# ----------------------------------------------------------------------------- --blocks
+#: the demo's settings of each method (config/config.yaml), fewer iterations (rates
+#: do not depend on the count)
+BLOCK_CFG = {"csgm": {"iterations": 20, "restarts": 1}, "yeh": {"iterations": 20, "restarts": 1, "lr": 0.1},
+             "iagan": {"iterations": 10}, "dip": {"iterations": 20, "skip_n33d": 16, "skip_n33u": 16}}
+
+
+def _teacher_faces(n, seed=3):
+    G = load_teacher_generator().eval()
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return to_unit(G(torch.randn(n, G.nz))).clamp(0, 1).flip(-1)
+
+
+def compare_blocks(n_images: int, threads: int) -> list[dict]:
+    """Image-iterations per second of each path (section 4), one row per (method, path)."""
+    torch.set_num_threads(threads)
+    prior = Prior(G=load_teacher_generator().eval(), D=Discriminator(ndf=64).eval())
+    task = make_task("sr4", 64)
+    x = _teacher_faces(n_images)
+    y = corrupt(x, task, [str(i) for i in range(n_images)], 0)
+    seeds = list(range(n_images))
+    up = run_method("csgm", y, task.op, prior, {"iterations": 2, "restarts": 1}, seeds, task=task)
+    rows = []
+    for m, cfg in BLOCK_CFG.items():
+        iters = cfg["iterations"]
+        p = None if m == "dip" else prior
+        u = up if m == "iagan" else None
+        for path, mb in (("per image", 1), ("blocks of 8", 8), (f"free batch of {n_images}", n_images)):
+            run_method(m, y[:mb], task.op, p, dict(cfg, iterations=2), seeds[:mb], task=task, microbatch=mb,
+                       upstream=None if u is None else _head(u, mb))                      # warm-up
+            t0 = time.perf_counter()
+            run_method(m, y, task.op, p, cfg, seeds, task=task, microbatch=mb, upstream=u)
+            rows.append({"method": m, "path": path, "threads": threads,
+                         "img_it_per_s": n_images * iters / (time.perf_counter() - t0)})
+    Gf = fold_batchnorm(prior.G)
+    for p_ in Gf.parameters():
+        p_.requires_grad_(False)
+    n_ref = min(n_images, 4)
+    t = csgm_sequential(Gf, task.op, y[:n_ref], seeds[:n_ref], 1, BLOCK_CFG["csgm"]["iterations"])
+    rows.append({"method": "csgm", "path": "reference loop", "threads": threads,
+                 "img_it_per_s": n_ref * BLOCK_CFG["csgm"]["iterations"] / t})
+    G = copy.deepcopy(prior.G)
+    z0 = torch.as_tensor(up.extras["z"][:n_ref])
+    t = iagan_loop(G, task.op, y[:n_ref], z0, BLOCK_CFG["iagan"]["iterations"])
+    rows.append({"method": "iagan", "path": "reference loop", "threads": threads,
+                 "img_it_per_s": n_ref * BLOCK_CFG["iagan"]["iterations"] / t})
+    # CSGM at 64 rows (restarts as rows) for the ceiling
+    t = csgm_batched(Gf, task.op, y[:16], seeds[:16], 4, 10)
+    rows.append({"method": "csgm", "path": "64 rows (16 images x 4 restarts)", "threads": threads,
+                 "img_it_per_s": 64 * 10 / t})
+    peak = sgemm_gflops(2048, reps=5)
+    f1 = step_flops(Gf, 1)
+    for r in rows:
+        ref = next(q for q in rows if q["method"] == r["method"] and q["path"] in ("reference loop", "per image")
+                   and (q["path"] == "reference loop" or not any(o["method"] == r["method"] and
+                                                                 o["path"] == "reference loop" for o in rows)))
+        r["vs_reference"] = r["img_it_per_s"] / ref["img_it_per_s"]
+        r["matmul_share"] = r["img_it_per_s"] * f1 / 1e9 / peak if r["method"] == "csgm" else None
+    print(f"\n{threads} thread(s), sr4, {n_images} teacher faces; dense matmul {peak:.1f} GFLOP/s; "
+          f"CSGM step {f1 / 1e9:.3f} GFLOP per image-iteration")
+    print(f"{'method':<8}{'path':<36}{'img-it/s':>10}{'vs ref':>8}{'matmul':>8}")
+    for r in rows:
+        share = f"{100 * r['matmul_share']:.0f} %" if r["matmul_share"] is not None else ""
+        print(f"{r['method']:<8}{r['path']:<36}{r['img_it_per_s']:>10.1f}{r['vs_reference']:>8.2f}{share:>8}")
+    return rows
+
+
+def _head(res, n):
+    from ganrestore.methods import Restoration
+
+    return Restoration(res.x_hat[:n], {k: v[:n] for k, v in res.diagnostics.items()},
+                       {k: v[:n] for k, v in res.extras.items()})
+
+
+def position_dependence(B: int = 8, threads: int = 1) -> dict:
+    """The same image at every position of one block of ``B`` (other slots: other
+    faces): how many distinct results per method (1 = position does not matter on
+    this CPU at this thread count)."""
+    torch.set_num_threads(threads)
+    prior = Prior(G=load_teacher_generator().eval(), D=Discriminator(ndf=64).eval())
+    task = make_task("sr4", 64)
+    x = _teacher_faces(B + 1, seed=4)
+    y = corrupt(x, task, [str(i) for i in range(B + 1)], 0)
+    out = {}
+    for m, cfg in BLOCK_CFG.items():
+        cfg = dict(cfg, iterations=5)
+        p = None if m == "dip" else prior
+        seen = []
+        for pos in range(B):
+            idx = list(range(B))
+            idx[pos] = B                                   # the probe image at position pos
+            yb = y[idx].clone()
+            seeds = [100 + i for i in range(B)]
+            seeds[pos] = 7
+            u = None
+            if m == "iagan":
+                u = run_method("csgm", yb, task.op, prior, {"iterations": 2, "restarts": 1}, seeds, task=task,
+                               microbatch=B)
+            r = run_method(m, yb, task.op, p, cfg, seeds, task=task, microbatch=B, upstream=u)
+            seen.append(r.x_hat[pos])
+        distinct = []
+        for v in seen:
+            if not any(torch.equal(v, d) for d in distinct):
+                distinct.append(v)
+        out[m] = {"positions": B, "distinct_results": len(distinct),
+                  "max_abs_diff": max(float((v - seen[0]).abs().max()) for v in seen)}
+        print(f"{m:<8} distinct results over {B} positions: {len(distinct)} "
+              f"(max |diff| {out[m]['max_abs_diff']:.3g}), {threads} thread(s)")
+    return out
 
 
 # ----------------------------------------------------------------------------- --check
@@ -417,7 +543,9 @@ def main():
     ap.add_argument("--ia-images", type=int, default=8)
     ap.add_argument("--ia-iters", type=int, default=5)
     ap.add_argument("--demo", action="store_true", help="also time the demo profile per task")
-    ap.add_argument("--check", action="store_true", help="section 4 (gpu_check.sh): one JSON object")
+    ap.add_argument("--blocks", action="store_true", help="section 4: per image / blocks / free batch / loop")
+    ap.add_argument("--positions", action="store_true", help="section 4: does a row's position matter here")
+    ap.add_argument("--check", action="store_true", help="section 5 (gpu_check.sh): one JSON object")
     ap.add_argument("--cpu-smoke", action="store_true", help="with --check: tiny sizes, seconds on a CPU")
     ap.add_argument("--device", default=None, help="with --check: cuda (default when present) or cpu")
     ap.add_argument("--json", default=None, help="with --check: write the JSON here ('-' = stdout)")
@@ -426,6 +554,14 @@ def main():
     torch.set_num_threads(a.threads)
     if a.memory:
         print(json.dumps(memory_estimates(a.memory), indent=2))
+        return
+    if a.blocks:
+        for th in sorted({1, 2, a.threads}):
+            compare_blocks(a.images, th)
+        return
+    if a.positions:
+        for th in sorted({1, 2, a.threads}):
+            position_dependence(8, th)
         return
     if a.check:
         def save(out):

@@ -177,16 +177,41 @@ def check_method_tasks(config: dict) -> list[str]:
     return notes
 
 
+def check_blocks(config: dict) -> None:
+    """``shard_size`` is a multiple of the block of every configured method
+    (``microbatch``: ``auto`` = each method's own), so that no shard starts in
+    the middle of a block (:func:`ganrestore.methods.run_method`)."""
+    from .methods import available, block_size, get_method
+
+    shard = config.get("shard_size")
+    if not isinstance(shard, int) or isinstance(shard, bool):
+        return                                   # check_integers / the schema say why
+    mb = config.get("microbatch", "auto")
+    for m in config.get("methods") or []:
+        if m not in available():
+            continue
+        try:
+            b = block_size(get_method(m), mb)
+        except ValueError as e:
+            raise ConfigError(f"microbatch: {e}") from None
+        if shard % b:
+            why = f"microbatch: {mb}" if mb != "auto" else f"microbatch: auto gives {m!r} blocks of {b}"
+            raise ConfigError(f"shard_size: {shard} is not a multiple of the block size of method {m!r} "
+                              f"({why}); set shard_size to a multiple of {b} or microbatch to a divisor "
+                              f"of {shard}")
+
+
 def check_config(config: dict, schema: dict) -> list[str]:
     """Everything above but the per-pair checks; returns notes (not errors)."""
     check_name(config.get("name"))
     check_integers(config, schema)
     notes = check_per_task(config, schema)
     check_md5_names(config)
+    check_blocks(config)
     return notes + check_method_tasks(config)
 
 
-__all__ = ["ConfigError", "check_config", "check_integers", "check_name", "check_per_task", "check_pairs",
+__all__ = ["ConfigError", "check_config", "check_blocks", "check_integers", "check_name", "check_per_task", "check_pairs",
            "per_task_schema", "RESERVED_NAMES"]
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from . import io
-from .methods import Restoration, get_method, run_method
+from .methods import Restoration, block_size, get_method, run_method
 from .seeding import image_seeds
 from .tasks import corrupt, make_task
 
@@ -97,10 +97,10 @@ def save_restoration(path, res: Restoration, ids, meta: dict) -> None:
 
 def run_restore(corrupt_path, task_name: str, method: str, cfg: dict, image_size: int,
                 global_seed: int, start: int, stop: int, out_path,
-                prior_path=None, upstream_path=None, device=None, microbatch: int = 1) -> Restoration:
-    """Restore images ``[start, stop)`` of a corruption artifact with one method,
-    ``microbatch`` images per call (:func:`ganrestore.methods.run_method`: with 1,
-    an image's result is bitwise independent of the shard it sits in)."""
+                prior_path=None, upstream_path=None, device=None, microbatch="auto") -> Restoration:
+    """Restore images ``[start, stop)`` of a corruption artifact with one method, in
+    blocks aligned to the image index (:func:`ganrestore.methods.run_method`: an
+    image's result is bitwise independent of the shard it sits in)."""
     info = get_method(method)
     task = make_task(task_name, image_size, global_seed)
     d = io.load_artifact(corrupt_path)
@@ -124,8 +124,9 @@ def run_restore(corrupt_path, task_name: str, method: str, cfg: dict, image_size
             raise ValueError(f"upstream {upstream_path} has {upstream.x_hat.shape[0]} images, shard has {len(ids)}")
     seeds = image_seeds(global_seed, task_name, ids, f"method:{method}")
     t0 = time.perf_counter()
+    block = block_size(info, microbatch)
     res = run_method(info, y.to(dev), op, prior, dict(cfg), seeds, upstream=upstream, task=task,
-                     microbatch=microbatch)
+                     microbatch=block, offset=start)
     seconds = time.perf_counter() - t0
     res.x_hat = res.x_hat.detach().cpu()
     n_bad = int(res.diagnostics["diverged"].sum())
@@ -135,7 +136,7 @@ def run_restore(corrupt_path, task_name: str, method: str, cfg: dict, image_size
     save_restoration(out_path, res, ids, {
         "stage": "restore", "task": task.spec(), "method": method, "config": cfg,
         "seed": global_seed, "shard": [start, stop], "device": str(dev), "seconds": seconds,
-        "microbatch": int(microbatch), "threads": torch.get_num_threads(),
+        "microbatch": microbatch, "block": block, "threads": torch.get_num_threads(),
         "prior": str(prior_path) if prior_path else None,
         "upstream": str(upstream_path) if upstream_path else None, "n_diverged": n_bad})
     return res

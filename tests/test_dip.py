@@ -288,12 +288,13 @@ def three():
 
 
 def test_run_method_one_image_per_call_equals_alone_bitwise(three):
-    """The workflow's path (microbatch = 1): bitwise the image alone."""
+    """The one-image path (microbatch = 1): bitwise the image alone."""
     task, y = three
     cfg = {**SMALL, "iterations": 12}
-    full = run_method("dip", y, task.op, None, cfg, SEEDS, task=task)
+    full = run_method("dip", y, task.op, None, cfg, SEEDS, task=task, microbatch=1)
     for i in range(3):
-        alone = run_method("dip", y[i:i + 1].clone(), task.op, None, cfg, SEEDS[i:i + 1], task=task)
+        alone = run_method("dip", y[i:i + 1].clone(), task.op, None, cfg, SEEDS[i:i + 1], task=task,
+                           microbatch=1)
         assert torch.equal(full.x_hat[i], alone.x_hat[0])
         for k, v in full.diagnostics.items():
             if not k.endswith("seconds"):
@@ -320,7 +321,9 @@ def test_batched_path_matches_per_image_where_floats_allow(three):
       round differently from the single-image ones, so the first steps differ
       and the trajectories part (0.04 after one step, 0.2 after 60 measured
       on 32 px images) - as the official code's runs do between cuDNN kernels.
-      Hence the workflow's microbatch = 1.
+      Hence the workflow fixes the block shape and each image's position in it
+      (index-aligned blocks, tests/test_batch_invariance.py) instead of relying
+      on the batched and per-image paths to agree.
     """
     task, y = three
     cfg0 = {**SMALL, "iterations": 0}

@@ -58,9 +58,9 @@ def test_shipped_config_is_its_file_plus_defaults(wd, fname):
 def test_no_configfile_runs_the_demo_and_config_overrides_apply(wd):
     raw = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     assert effective(wd, "demo") == file_plus_defaults(raw)
-    raw["name"] = "demo_s3"
-    raw["shard_size"] = 3
-    assert effective(wd, "demo_s3", "--config", "name=demo_s3", "shard_size=3") == file_plus_defaults(raw)
+    raw["name"] = "demo_s32"
+    raw["shard_size"] = 32
+    assert effective(wd, "demo_s32", "--config", "name=demo_s32", "shard_size=32") == file_plus_defaults(raw)
 
 
 def test_a_minimal_config_inherits_nothing_from_the_demo(wd):

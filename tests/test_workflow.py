@@ -111,15 +111,16 @@ def test_report_holds_every_table_figure_claims_and_config(tmp_path):
 
 @pytest.mark.slow
 def test_changing_the_shard_size_changes_no_image_result(tmp_path, monkeypatch):
-    """Issue 12: the same images restored in shards of 1 and of 3 give the same
-    per-image PSNR (within 0.01 dB; by construction they are bitwise equal),
-    for the GAN methods that once depended on their batch-mates.  The second run
-    also goes without the job server (issue 14): each job in its own process."""
+    """Issues 12 and 26: the same images restored in shards of 2 and of 4, in
+    index-aligned blocks of 2 (microbatch: 2), give bitwise the same per-image
+    PSNR, for the GAN methods that once depended on their batch-mates.  The
+    second run also goes without the job server (issue 14): each job in its own
+    process."""
     import csv
 
     wd = copy_workflow(tmp_path)
-    cfg = write_config(wd, name="shards", shard_size=1,
-                       **{"data.demo.real_test": 1, "data.demo.generated_test": 2,
+    cfg = write_config(wd, name="shards", shard_size=2, microbatch=2,
+                       **{"data.demo.real_test": 1, "data.demo.generated_test": 3,
                           "data.demo.generated_val": 1, "tasks": ["sr4"],
                           "methods": ["input", "csgm", "iagan"],
                           "method_params.csgm": {"iterations": 6, "restarts": 2},
@@ -135,15 +136,17 @@ def test_changing_the_shard_size_changes_no_image_result(tmp_path, monkeypatch):
 
     r = snakemake(wd, *targets, "--cores", "2", "--configfile", str(cfg))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    one = psnrs()
+    two = psnrs()
     monkeypatch.setenv("GANRESTORE_NO_JOBSERVER", "1")
-    r = snakemake(wd, *targets, "--cores", "2", "--configfile", str(cfg), "--config", "shard_size=3")
+    r = snakemake(wd, *targets, "--cores", "2", "--configfile", str(cfg), "--config", "shard_size=4")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    three = psnrs()
-    assert set(one) == set(three) and len(one) == 9
-    worst = max(abs(one[k] - three[k]) for k in one)
-    assert worst <= 0.01, worst
-    assert len(list((wd / "results/shards/restore/sr4/iagan").glob("s3-*.npz"))) == 1
+    four = psnrs()
+    assert set(two) == set(four) and len(two) == 12
+    assert two == four, max(abs(two[k] - four[k]) for k in two)
+    assert len(list((wd / "results/shards/restore/sr4/iagan").glob("s4-*.npz"))) == 1
+    # a shard size that is not a multiple of the block is refused before any job, naming both keys
+    r = snakemake(wd, "-n", "--configfile", str(cfg), "--config", "shard_size=3")
+    assert r.returncode != 0 and "shard_size" in r.stderr and "microbatch" in r.stderr, r.stderr[-2000:]
 
 
 def test_method_tasks_restricts_a_method_and_what_builds_on_it(tmp_path):

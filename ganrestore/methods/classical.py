@@ -135,7 +135,7 @@ def _to_restoration(res: SolverResult, seconds: float, B: int, expand: bool = Fa
     return Restoration(x.contiguous(), diag)
 
 
-@register("tv", check=check_tv_lowrank("tv"))
+@register("tv", check=check_tv_lowrank("tv"), block=8)
 def restore_tv(y, op, prior, cfg, seeds, upstream=None, task=None):
     """Total variation: min 1/2||Ax-y||^2 + lam TV(x) over [0,1] (Afonso et al. 2011), Chambolle-Pock."""
     c = _merged(TV_DEFAULTS, cfg)
@@ -155,6 +155,9 @@ def restore_tv(y, op, prior, cfg, seeds, upstream=None, task=None):
     return _to_restoration(res, time.perf_counter() - t0, y.shape[0], expand=gray, bad_input=bad)
 
 
+# lowrank stays one image per call: its truncated SVD picks one subspace size for the
+# whole batch (the largest any image needs, solvers/lowrank.py), so a batched row's
+# code path would depend on its batch-mates' values
 @register("lowrank", check=check_tv_lowrank("lowrank"))
 def restore_lowrank(y, op, prior, cfg, seeds, upstream=None, task=None):
     """Low rank: TNNR per colour channel (Hu et al. 2013; rank 0 = nuclear norm), ADMM."""
@@ -201,6 +204,8 @@ def _dictionary_path(cfg) -> Path:
 _DICT_CACHE: dict = {}
 
 
+# sparse stays one image per call: OMP drops converged patches from its working set,
+# so the shapes of its matmuls (and a row's code path) would depend on the batch-mates
 @register("sparse", check=check_sparse)
 def restore_sparse(y, op, prior, cfg, seeds, upstream=None, task=None):
     """Sparse coding: K-SVD patch dictionary + OMP (Elad & Aharon 2006, Yang et al. 2010)."""

@@ -140,22 +140,23 @@ networks together: every convolution is one grouped convolution with
 one-image batch statistics of the notebooks), padding, activations and
 upsampling are per channel, concatenations per image.  The loss is a sum of
 per-image terms and Adam is element-wise, so no image sees another.  The
-workflow calls every method with one image per call
-(:func:`ganrestore.methods.run_method`, ``microbatch=1``), which makes the
-result bitwise independent of the batch.  ``microbatch > 1`` uses the grouped
-path: a row does not see its batch-mates' data (bitwise, at a fixed batch
-shape), and the initial network, loss and gradients equal the per-image
-path's within 1e-4, **but the fitted images do not** (0.04 apart after one
-step, 0.2 after 60, 32 px): at the random start many weights have a gradient
-that is exactly zero in real arithmetic (conv biases before a batch norm;
-batch-norm scales whose channel a later batch norm renormalises through the
-positively homogeneous LeakyReLU), i.e. rounding noise of 1e-10..1e-8 in
-floats, and Adam's first step ``lr g / (|g| + eps)`` moves them by up to
-0.4 lr with the sign of that noise; the grouped kernels round differently
-from the single-image ones, and the trajectories part.  The official code is
-as sensitive to its kernels (``cudnn.benchmark = True``).  Hence
-``microbatch = 1`` for results; ``microbatch > 1`` for throughput on a GPU
-(``benchmarks/bench_dip.py``).
+workflow runs DIP in index-aligned blocks of 8 (:func:`ganrestore.methods.run_method`,
+``microbatch: auto``): an image always sits at the same position of a block of
+the same shape, so its result is bitwise independent of its batch-mates and the
+shard size (``tests/test_batch_invariance.py``).  It is *not* bitwise the
+result of the one-image path (``microbatch: 1``), nor of another block size:
+the initial network, loss and gradients agree within 1e-4, but at the random
+start many weights have a gradient that is exactly zero in real arithmetic
+(conv biases before a batch norm; batch-norm scales whose channel a later
+batch norm renormalises through the positively homogeneous LeakyReLU), i.e.
+rounding noise of 1e-10..1e-8 in floats, and Adam's first step
+``lr g / (|g| + eps)`` moves them by up to 0.4 lr with the sign of that noise;
+grouped kernels of another shape round differently, and the trajectories part
+(0.04 apart after one step, 0.2 after 60, 32 px).  The official code is as
+sensitive to its kernels (``cudnn.benchmark = True``).  The block layout makes
+that noise a function of the image's block position and the block shape only,
+which is what reproducibility needs; blocks of 8 run 1.3-1.9x the one-image
+path on the demo's CPU (``benchmarks/bench_gan.py --blocks``).
 
 **Seeding.**  From the image's seed ``s`` (``(global seed, task, image id)``):
 the initial weights from ``derive_seed(s, "dip", "weights")`` and the input
@@ -548,7 +549,7 @@ def _check(cfg, task, config=None):
     net.check_size(size, size)
 
 
-@register("dip", needs_prior=False, gpu=True, check=_check)
+@register("dip", needs_prior=False, gpu=True, check=_check, block=8)
 def restore_dip(y, op, prior, cfg, seeds, upstream=None, task=None):
     """Deep Image Prior (Ulyanov et al. 2018): fit a random skip network to y through A, stop early."""
     t0 = time.perf_counter()

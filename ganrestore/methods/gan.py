@@ -176,7 +176,7 @@ def _upstream_seconds(upstream, B):
 
 # -- CSGM ----------------------------------------------------------------------
 
-@register("csgm", needs_prior=True, gpu=True)
+@register("csgm", needs_prior=True, gpu=True, block=8)
 def restore_csgm(y, op, prior, cfg, seeds, upstream=None, task=None):
     """CSGM: argmin_z ||y - A G(z)||^2 (+ w||z||^2), Adam, restarts, BestKeeper (IAGAN eq. 2)."""
     p = _params("csgm", cfg)
@@ -312,7 +312,7 @@ def _yeh_weights(op, p, y):
     return w[None, None]
 
 
-@register("yeh", needs_prior=True, gpu=True)
+@register("yeh", needs_prior=True, gpu=True, block=8)
 def restore_yeh(y, op, prior, cfg, seeds, upstream=None, task=None):
     """Yeh et al. 2018: argmin_z ||W(y - A G(z))||_p^p + lambda (log(1-D) - log D - log p_z), x = G(z)."""
     p = _params("yeh", cfg)

@@ -14,7 +14,8 @@ from .base import Restoration
 
 def _timed(x_hat, t0, B, objective=None):
     sec = (time.perf_counter() - t0) / max(B, 1)
-    return Restoration(x_hat.clamp(0, 1) if torch.isfinite(x_hat).all() else x_hat,
+    # clipped row by row (a non-finite entry stays as it is, for flag_failures to see)
+    return Restoration(torch.where(torch.isfinite(x_hat), x_hat.clamp(0, 1), x_hat),
                        {"seconds": np.full(B, sec), "iterations": np.zeros(B, np.int64),
                         "objective": np.zeros(B) if objective is None else objective})
 
