@@ -131,7 +131,9 @@ def start_job_server():
     if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
         return
     try:
-        JOB_SERVER["proc"], JOB_SERVER["path"] = jobserver.start()
+        JOB_SERVER["proc"], JOB_SERVER["path"] = jobserver.start(
+            log_dirs=[f"{results_dir()}/logs"]
+        )
     except (OSError, RuntimeError) as e:
         print(
             f"ganrestore: no job server ({e}); every job starts its own Python",
