@@ -47,12 +47,17 @@ class ArtifactError(ValueError):
 
 
 def remake_hint(path, rule: str | None = None) -> str:
-    """How to remake a damaged artifact: its rule with ``--forcerun``, or delete it."""
+    """How to remake a damaged artifact: its rule with ``--forcerun``, or delete it
+    (a file under ``results/``); a file the workflow does not make (a committed
+    checkpoint, your own data) is restored from where it came from."""
     rule = rule or producer_rule(path)
     if rule:
         return (f"It is made by rule {rule}: remake it with `snakemake --forcerun {rule}` (reruns every "
                 f"{rule} job), or delete {path} and run the workflow again (reruns that job only)")
-    return f"Delete {path} and run the workflow again: it will be remade"
+    if "results" in Path(path).parts:
+        return f"Delete {path} and run the workflow again: it will be remade"
+    return (f"The workflow does not make {path}: restore a good copy (`git checkout -- {path}` for a file "
+            "of the checkout, or the command its provenance records)")
 
 
 #: results/<name>/<folder>/... -> the rule that writes the artifacts under it
@@ -108,6 +113,29 @@ def _unwritable(folder: Path, e: OSError) -> OSError:
     return type(e)(e.errno, f"cannot write into {folder}: {e.strerror or e} (errno {e.errno} {name})"
                    + ("; make the folder writable or set another results location"
                       if e.errno in (_errno.EROFS, _errno.EACCES, _errno.EPERM) else ""))
+
+
+def check_writable(folder) -> None:
+    """Raise an ``OSError`` naming the first folder that cannot be written (``folder``,
+    created if missing, or any folder under it) with its errno, e.g. a read-only
+    ``results/`` (EROFS) or one of another user (EACCES).  The workflow calls it
+    before its first job, so a run into such a folder stops with that message
+    instead of a failed job."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _unwritable(folder, e) from e
+    for d, subdirs, _ in os.walk(folder):
+        subdirs[:] = [s for s in subdirs if not s.startswith(".")]
+        if os.access(d, os.W_OK | os.X_OK):
+            continue
+        try:                                  # the real errno, as a write would meet it
+            fd, tmp = tempfile.mkstemp(prefix=".ganrestore-write-check.", dir=d)
+        except OSError as e:
+            raise _unwritable(Path(d), e) from e
+        os.close(fd)
+        os.unlink(tmp)
 
 
 @contextlib.contextmanager
