@@ -209,10 +209,51 @@ def check_method_tasks(config: dict) -> list[str]:
     return notes
 
 
+#: Images per partition of CelebA's list_eval_partition.txt (0 train, 1 val, 2 test).
+CELEBA_PARTITION = {"n_train": 162_770, "n_val": 19_867, "n_test": 19_962}
+#: Images of CelebA-HQ (Karras et al. 2018: 30,000; no official partition).
+CELEBAHQ_IMAGES = 30_000
+#: Most images per split of any source whose size is not known before it is read
+#: (folder; every split is one artifact and a job per shard, planned up front).
+MAX_SPLIT_IMAGES = 100_000
+
+
+def check_counts(config: dict) -> None:
+    """Image counts within what the configured source can deliver, naming the key
+    and the limit (a count of 10^9 would otherwise be planned as that many
+    shards).  The demo source's counts are checked by ganrestore.data.demo."""
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    source = data.get("source")
+    block = data.get(source) if isinstance(data.get(source), dict) else {}
+
+    def n(key):
+        v = block.get(key)
+        return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+    if source == "celeba":
+        for key in ("n_test", "n_val", "n_train"):
+            extra = n("offset") if key == "n_test" else 0
+            if n(key) + extra > CELEBA_PARTITION[key]:
+                raise ConfigError(
+                    f"data.celeba.{key}: {n(key)}" + (f" after offset {extra}" if extra else "")
+                    + f" is more than the {CELEBA_PARTITION[key]} images of CelebA's "
+                    f"{key[2:]} partition")
+    elif source == "celebahq":
+        if n("offset") + n("n_test") + n("n_val") > CELEBAHQ_IMAGES:
+            raise ConfigError(f"data.celebahq.n_test: offset {n('offset')} + n_test {n('n_test')} + n_val "
+                              f"{n('n_val')} is more than the {CELEBAHQ_IMAGES} images of CelebA-HQ")
+    elif source == "folder":
+        for key in ("n_test", "n_val"):
+            if n(key) > MAX_SPLIT_IMAGES:
+                raise ConfigError(f"data.folder.{key}: {n(key)} is more than {MAX_SPLIT_IMAGES} images, "
+                                  "the most a split may hold")
+
+
 def check_config(config: dict, schema: dict) -> list[str]:
     """Everything above but the per-pair checks; returns notes (not errors)."""
     check_name(config.get("name"))
     check_integers(config, schema)
+    check_counts(config)
     notes = check_per_task(config, schema)
     check_md5_names(config)
     return notes + check_method_tasks(config)
@@ -302,7 +343,7 @@ def config_error_text(message: str, source: str | None = None) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ConfigError", "check_bounds", "check_config", "check_integers", "check_name", "check_per_task",
+__all__ = ["ConfigError", "check_bounds", "check_config", "check_counts", "check_integers", "check_name", "check_per_task",
            "check_pairs", "config_error_text", "per_task_schema", "schema_error_message", "RESERVED_NAMES"]
 
 

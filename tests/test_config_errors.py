@@ -260,3 +260,27 @@ def test_a_configured_dictionary_is_the_restore_input_and_nothing_is_learned(wd)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
     assert "learn_dictionary" not in out and "mydict.npz" in out
+
+
+# -- counts within what the source delivers (the demo's: ganrestore.data.demo) ----------
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"data.source": "celeba", "data.celeba.n_test": 10 ** 9}, "data.celeba.n_test: 1000000000 is more than "
+                                                               "the 19962 images of CelebA's test partition"),
+    ({"data.source": "celeba", "data.celeba.n_test": 100, "data.celeba.offset": 19900},
+     "data.celeba.n_test: 100 after offset 19900"),
+    ({"data.source": "celeba", "data.celeba.n_val": 20000}, "data.celeba.n_val: 20000"),
+    ({"data.source": "celebahq", "data.celebahq.n_test": 29000, "data.celebahq.n_val": 2000},
+     "is more than the 30000 images of CelebA-HQ"),
+    ({"data.source": "folder", "data.folder.n_test": 10 ** 7}, "data.folder.n_test: 10000000 is more than"),
+])
+def test_counts_beyond_what_the_source_holds_are_refused(overrides, words):
+    with pytest.raises(C.ConfigError, match=words):
+        C.check_counts(make_config(**overrides))
+
+
+def test_counts_within_the_sources_pass():
+    for cfg in (make_config(**{"data.source": "celeba", "data.celeba.n_test": 19962}),
+                make_config(**{"data.source": "celebahq", "data.celebahq.n_test": 30000}),
+                make_config()):
+        C.check_counts(cfg)
