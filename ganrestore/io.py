@@ -52,7 +52,9 @@ def remake_hint(path, rule: str | None = None) -> str:
     checkpoint, your own data) is restored from where it came from."""
     rule = rule or producer_rule(path)
     if rule:
-        return (f"It is made by rule {rule}: remake it with `snakemake --forcerun {rule}` (reruns every "
+        which = (" (<source> as data.source says: prepare_demo, prepare_celeba, prepare_celebahq, "
+                 "prepare_folder or prepare_plugin)" if "<source>" in rule else "")
+        return (f"It is made by rule {rule}{which}: remake it with `snakemake --forcerun {rule}` (reruns every "
                 f"{rule} job), or delete {path} and run the workflow again (reruns that job only)")
     if "results" in Path(path).parts:
         return f"Delete {path} and run the workflow again: it will be remade"
@@ -72,6 +74,8 @@ def producer_rule(path, meta: dict | None = None) -> str | None:
     stage = (meta or {}).get("stage") if isinstance(meta, dict) else None
     source = (meta or {}).get("source") if isinstance(meta, dict) else None
     if stage in ("data", "prepare"):
+        if (meta or {}).get("plugin"):
+            return "prepare_plugin"           # ganrestore.plugins.prepare_source
         return f"prepare_{source}" if isinstance(source, str) and source.isidentifier() else "prepare_<source>"
     if stage == "cgan_cross_restore":
         return "cgan_cross_restore"
@@ -83,7 +87,7 @@ def producer_rule(path, meta: dict | None = None) -> str | None:
         rest = parts[i + 2:]
         if len(rest) >= 2:
             if rest[0] == "data":
-                return "prepare_<source> (prepare_demo, prepare_celeba, ... as data.source says)"
+                return "prepare_<source>"
             return _RULE_OF_FOLDER.get(rest[0])
     return None
 
