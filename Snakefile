@@ -33,6 +33,7 @@ rule all:
 
 onstart:
     print(f"ganrestore: experiment '{config['name']}', results in {results_dir()}/")
+    check_results_writable()
     start_job_server()
 
 

@@ -74,8 +74,12 @@ def experiment_name(configfile, overrides: dict | None, workflow_dir: Path) -> s
 
 
 def _message(api, e: BaseException) -> str:
-    """What the command line prints for ``e`` (Snakefile line numbers mapped)."""
+    """What the command line prints for ``e`` (Snakefile line numbers mapped; a
+    refused config's SystemExit: its message, as Python prints it)."""
     from snakemake.exceptions import format_exception_to_string
+
+    if isinstance(e, SystemExit):
+        return str(e.code) if e.code is not None else "SystemExit"
 
     linemaps = None
     store = getattr(getattr(api, "_workflow_api", None), "_workflow_store", None)

@@ -15,14 +15,41 @@ stops the run at once with a message naming it.
 * ``data.celeba.md5`` overrides name files of the release.
 * ``method_tasks`` names configured methods and tasks.
 
-Every error is a :class:`ConfigError` whose message starts with the dotted key.
+* The config is bounded before anything reads it (:func:`check_bounds`): at
+  most :data:`MAX_CONFIG_VALUES` values once YAML anchors are expanded (a
+  "billion laughs" file of a few hundred bytes is refused in linear work,
+  counting shared nodes once), strings and keys of at most :data:`MAX_STRING`
+  characters, :data:`MAX_CONFIG_DEPTH` levels; every number finite (``.inf``
+  and ``.nan`` pass JSON Schema's ``minimum`` / ``maximum``).
+* Schema errors name the key the user wrote (``data.celeba.md5.x.zip``), not
+  the schema's path (:func:`schema_error_message`).
+
+Every error is a :class:`ConfigError` whose message starts with the dotted key;
+the workflow prints it as one block (:func:`config_error_text`) and stops before
+Snakemake formats a traceback.
+
+A config is trusted input: it names the plugin modules the workflow imports
+(their code runs on every Snakemake invocation, dry runs included) and the
+files it reads and writes, like the Snakefile itself.  These checks catch
+mistakes and keep planning bounded; they are not a sandbox.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 
 RESERVED_NAMES = {"cache", "downloads"}
+#: Longest experiment name: it names results/<name>/ (NAME_MAX is 255 bytes; the
+#: name also goes into file names of the report).
+MAX_NAME = 100
+#: Most values (mapping entries, list items, scalars) a config may hold once its
+#: YAML anchors / aliases are expanded (the demo config holds about 500).
+MAX_CONFIG_VALUES = 100_000
+#: Longest string (value or key) in a config.
+MAX_STRING = 4096
+#: Deepest nesting of a config.
+MAX_CONFIG_DEPTH = 32
 # method keys that one setting serves every task with (not overridable per task)
 SHARED_KEYS = {"sparse": {"dictionary"}}
 
@@ -59,6 +86,9 @@ def check_integers(value, node: dict, path: str = "") -> None:
 def check_name(name: str) -> None:
     import re
 
+    if isinstance(name, str) and len(name) > MAX_NAME:
+        raise ConfigError(f"name: {len(name)} characters, at most {MAX_NAME} (it names results/<name>/ "
+                          f"and files under it): {name[:40]!r}...")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ConfigError(f"name: {name!r} must be one path component of letters, digits, '_', '.', '-' "
                           "starting with a letter or digit (it names results/<name>/)")
@@ -146,7 +176,9 @@ def check_pairs(config: dict, tasks: dict, merged) -> None:
 def check_md5_names(config: dict) -> None:
     from .data.celeba import CELEBA_FILES
 
-    md5 = ((config.get("data") or {}).get("celeba") or {}).get("md5") or {}
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    celeba = data.get("celeba") if isinstance(data.get("celeba"), dict) else {}
+    md5 = celeba.get("md5") if isinstance(celeba.get("md5"), dict) else {}
     for name in md5:
         if name not in CELEBA_FILES:
             raise ConfigError(f"data.celeba.md5.{name}: not a file of the CelebA release "
@@ -201,18 +233,143 @@ def check_blocks(config: dict) -> None:
                               f"of {shard}")
 
 
+#: Images per partition of CelebA's list_eval_partition.txt (0 train, 1 val, 2 test).
+CELEBA_PARTITION = {"n_train": 162_770, "n_val": 19_867, "n_test": 19_962}
+#: Images of CelebA-HQ (Karras et al. 2018: 30,000; no official partition).
+CELEBAHQ_IMAGES = 30_000
+#: Most images per split of any source whose size is not known before it is read
+#: (folder; every split is one artifact and a job per shard, planned up front).
+MAX_SPLIT_IMAGES = 100_000
+
+
+def check_counts(config: dict) -> None:
+    """Image counts within what the configured source can deliver, naming the key
+    and the limit (a count of 10^9 would otherwise be planned as that many
+    shards).  The demo source's counts are checked by ganrestore.data.demo."""
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    source = data.get("source")
+    block = data.get(source) if isinstance(data.get(source), dict) else {}
+
+    def n(key):
+        v = block.get(key)
+        return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+    if source == "celeba":
+        for key in ("n_test", "n_val", "n_train"):
+            extra = n("offset") if key == "n_test" else 0
+            if n(key) + extra > CELEBA_PARTITION[key]:
+                raise ConfigError(
+                    f"data.celeba.{key}: {n(key)}" + (f" after offset {extra}" if extra else "")
+                    + f" is more than the {CELEBA_PARTITION[key]} images of CelebA's "
+                    f"{key[2:]} partition")
+    elif source == "celebahq":
+        if n("offset") + n("n_test") + n("n_val") > CELEBAHQ_IMAGES:
+            raise ConfigError(f"data.celebahq.n_test: offset {n('offset')} + n_test {n('n_test')} + n_val "
+                              f"{n('n_val')} is more than the {CELEBAHQ_IMAGES} images of CelebA-HQ")
+    elif source == "folder":
+        for key in ("n_test", "n_val"):
+            if n(key) > MAX_SPLIT_IMAGES:
+                raise ConfigError(f"data.folder.{key}: {n(key)} is more than {MAX_SPLIT_IMAGES} images, "
+                                  "the most a split may hold")
+
+
 def check_config(config: dict, schema: dict) -> list[str]:
     """Everything above but the per-pair checks; returns notes (not errors)."""
     check_name(config.get("name"))
     check_integers(config, schema)
+    check_counts(config)
     notes = check_per_task(config, schema)
     check_md5_names(config)
     check_blocks(config)
     return notes + check_method_tasks(config)
 
 
-__all__ = ["ConfigError", "check_config", "check_blocks", "check_integers", "check_name", "check_per_task", "check_pairs",
-           "per_task_schema", "RESERVED_NAMES"]
+def _key(path: str, k) -> str:
+    return f"{path}.{k}" if path else str(k)
+
+
+def check_bounds(config) -> None:
+    """Refuse a config too large to plan, or holding a non-finite number, naming the
+    key.  Works on the loaded YAML as it is (anchors are shared objects): each
+    distinct mapping / list is visited once, its expanded size computed from its
+    children's, so the work is linear in the file however the aliases nest."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"<config>: must be a mapping of keys, got a {type(config).__name__}")
+    sizes: dict[int, int] = {}
+    where: dict[int, str] = {}
+    # iterative post-order over distinct containers (children first)
+    stack = [(config, "", 0, False)]
+    while stack:
+        node, path, depth, done = stack.pop()
+        if isinstance(node, (dict, list)):
+            if done:
+                items = node.values() if isinstance(node, dict) else node
+                sizes[id(node)] = 1 + sum(sizes.get(id(v), 1) if isinstance(v, (dict, list)) else 1
+                                          for v in items)
+                continue
+            if id(node) in where:
+                continue
+            where[id(node)] = path
+            if depth > MAX_CONFIG_DEPTH:
+                raise ConfigError(f"{path}: nested deeper than {MAX_CONFIG_DEPTH} levels")
+            stack.append((node, path, depth, True))
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    if isinstance(k, str) and len(k) > MAX_STRING:
+                        raise ConfigError(f"{_key(path, k[:40])}...: a key of {len(k)} characters, at most "
+                                          f"{MAX_STRING}")
+                    stack.append((v, _key(path, k), depth + 1, False))
+            else:
+                stack.extend((v, f"{path}[{i}]", depth + 1, False) for i, v in enumerate(node))
+        elif isinstance(node, str):
+            if len(node) > MAX_STRING:
+                raise ConfigError(f"{path}: a string of {len(node)} characters, at most {MAX_STRING}: "
+                                  f"{node[:40]!r}...")
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ConfigError(f"{path}: {node!r} is not a finite number (inf and nan are refused)")
+    if sizes[id(config)] > MAX_CONFIG_VALUES:
+        big = max(config, key=lambda k: sizes.get(id(config[k]), 1))
+        n = sizes.get(id(config[big]), 1)
+        raise ConfigError(f"{big}: expands to {n} values (YAML anchors / aliases repeated inside each other?); "
+                          f"a config holds at most {MAX_CONFIG_VALUES}")
+
+
+def schema_error_message(error) -> str:
+    """One line for a JSON Schema validation error (a ``jsonschema.ValidationError``,
+    or Snakemake's ``WorkflowError`` wrapping one): the dotted key the user wrote,
+    what is wrong, and for an unknown key the keys allowed there."""
+    import jsonschema
+
+    err = error
+    if not isinstance(err, jsonschema.ValidationError):
+        cands = list(getattr(error, "args", ())) + [error.__cause__, error.__context__]
+        err = next((a for a in cands if isinstance(a, jsonschema.ValidationError)), None)
+        if err is None:
+            text = str(error).strip().splitlines()
+            return text[0] if text else type(error).__name__
+    path = ".".join(str(p) for p in err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = sorted((err.schema.get("properties") or {}))
+        extra = [k for k in err.instance if k not in allowed]
+        key = _key(path, extra[0]) if extra else path or "<config>"
+        if err.schema.get("additionalProperties") is False:
+            return (f"{key}: unknown key; allowed under {path or 'the top level'}: "
+                    f"{', '.join(allowed) or 'none'}")
+    message = err.message if len(err.message) <= 300 else err.message[:300] + "..."
+    return f"{path or '<config>'}: {message}"
+
+
+def config_error_text(message: str, source: str | None = None) -> str:
+    """The block the workflow prints for a refused config: the key and what is
+    wrong (``message``), then where the config came from.  No traceback."""
+    lines = [f"ganrestore: config error: {message}"]
+    lines.append("  (in " + (source or "the config") + "; checked before any job: nothing was run; "
+                 "config/schema.yaml describes every key)")
+    return "\n".join(lines)
+
+
+__all__ = ["ConfigError", "check_blocks", "check_bounds", "check_config", "check_counts", "check_integers", "check_name", "check_per_task",
+           "check_pairs", "config_error_text", "per_task_schema", "schema_error_message", "RESERVED_NAMES"]
 
 
 # -- named profiles of method settings -------------------------------------------

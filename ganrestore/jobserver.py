@@ -28,8 +28,20 @@ Guarantees:
   its parent (Snakemake) exits or when asked to; it stays in Snakemake's
   process group, so a kill of the group takes it and its children along.
   Artifacts are written atomically either way.
-* **No code from the wire.**  Requests are JSON naming a function of the
-  ``ganrestore`` package (refused otherwise) and its keyword arguments.
+* **No code from the wire, and only the workflow's jobs.**  Requests are JSON
+  naming a job entry point and its keyword arguments.  The server runs only
+  the functions of :data:`JOB_TARGETS` (the corrupt / restore / evaluate /
+  cGAN jobs the workflow's scripts send; a test may add
+  :func:`describe`), so a request for any other function of the package
+  (``ganrestore.io:write_text_atomic``, ``ganrestore.plugins:load_modules``,
+  ``ganrestore.jobserver:serve``, ...) is refused.  The ``log`` field must
+  resolve (symlinks followed) inside one of the server's log folders (the
+  run's ``results/<name>/logs``), so it cannot truncate another file.  A
+  connection that sends no complete request within :data:`REQUEST_TIMEOUT`
+  seconds is dropped, a request is at most :data:`MAX_REQUEST_BYTES`, and at
+  most :data:`MAX_CHILDREN` children run at once (further connections wait in
+  the socket's backlog).  Only the same user can reach the socket (its folder
+  is 0700): this is defence in depth.
 
 Limitation: Snakemake's benchmark files measure the client, so their wall
 time is right but memory and CPU columns do not include the forked child.
@@ -60,6 +72,22 @@ PRELOAD = ("numpy", "torch", "scipy.stats", "scipy.ndimage", "skimage.metrics", 
            "ganrestore.io", "ganrestore.pipeline", "ganrestore.metrics", "ganrestore.lpips",
            "ganrestore.methods", "ganrestore.methods.gan", "ganrestore.methods.classical",
            "ganrestore.priors.checkpoint", "ganrestore.tables", "ganrestore.claims")
+#: The only functions the server runs: the workflow's job entry points (scripts/*.py).
+JOB_TARGETS = frozenset({
+    "ganrestore.pipeline:run_corrupt", "ganrestore.pipeline:run_restore", "ganrestore.pipeline:evaluate_job",
+    "ganrestore.cgan.cross:cross_restore", "ganrestore.cgan.cross:cross_table",
+    "ganrestore.cgan.train:training_curves_job",
+})
+#: The diagnostic job (tests; ``start(allow=(DESCRIBE,))``): writes a file where it is told.
+DESCRIBE = "ganrestore.jobserver:describe"
+#: Seconds a connection may take to send its whole request before it is dropped.
+REQUEST_TIMEOUT = 10.0
+#: Largest request accepted (bytes of JSON).
+MAX_REQUEST_BYTES = 16 * 1024 ** 2
+#: Most children (running jobs) at once; more connections wait in the backlog.
+MAX_CHILDREN = max(8, 2 * (os.cpu_count() or 1))
+#: Log folder(s) of a server started without any (relative to its working directory).
+DEFAULT_LOG_DIRS = ("results",)
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -81,8 +109,10 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes:
     return buf
 
 
-def _recv(conn: socket.socket):
+def _recv(conn: socket.socket, max_bytes: int | None = None):
     (n,) = struct.unpack("!I", _recv_exact(conn, 4))
+    if max_bytes is not None and n > max_bytes:
+        raise ValueError(f"request of {n} bytes, over the limit of {max_bytes}")
     return json.loads(_recv_exact(conn, n).decode())
 
 
@@ -161,12 +191,54 @@ def _child_terminated(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _child(conn: socket.socket) -> int:
-    """In the forked child: read one request, run it, answer; exit status."""
+def _log_allowed(log, log_dirs) -> bool:
+    """``log`` resolves (symlinks followed) to a file strictly inside one of ``log_dirs``."""
+    if not isinstance(log, str) or not log or "\x00" in log:
+        return False
+    real = os.path.realpath(log)
+    for d in log_dirs:
+        root = os.path.realpath(d)
+        if real != root and os.path.commonpath([real, root]) == root:
+            return True
+    return False
+
+
+def check_request(req, allow=JOB_TARGETS, log_dirs=DEFAULT_LOG_DIRS) -> str | None:
+    """Why the server refuses ``req`` (a message), or None when it runs it."""
+    if not isinstance(req, dict):
+        return "a request is a JSON object"
+    target = req.get("target")
+    if target not in allow:
+        return (f"refusing target {target!r}: the job server runs only the workflow's job entry points "
+                f"({', '.join(sorted(allow))})")
+    if not isinstance(req.get("kwargs") or {}, dict):
+        return "kwargs must be a JSON object"
+    log = req.get("log")
+    if log is not None and not _log_allowed(log, log_dirs):
+        return (f"refusing log path {log!r}: a job's log must lie inside the run's log folder "
+                f"({', '.join(str(d) for d in log_dirs)})")
+    if req.get("threads", 1) not in (1, None):
+        return "the job server runs 1-thread jobs only"
+    return None
+
+
+def _child(conn: socket.socket, allow=JOB_TARGETS, log_dirs=DEFAULT_LOG_DIRS,
+           request_timeout: float = REQUEST_TIMEOUT) -> int:
+    """In the forked child: read one request (within ``request_timeout`` seconds),
+    check it (:func:`check_request`), run it, answer; exit status."""
     try:
-        req = _recv(conn)
+        conn.settimeout(request_timeout)
+        req = _recv(conn, MAX_REQUEST_BYTES)
+        conn.settimeout(None)
     except (OSError, ConnectionError, ValueError):
         return 2
+    why = check_request(req, allow, log_dirs)
+    if why is not None:
+        try:
+            _send(conn, {"ok": False, "error": f"job server: {why}"})
+        except OSError:
+            pass
+        return 5
 
     def watchdog():
         # the client closes the connection only after our answer, or when it was
@@ -201,11 +273,16 @@ def _child(conn: socket.socket) -> int:
     return 0 if reply["ok"] else 1
 
 
-def serve(path: str, parent_pid: int | None = None, preload=PRELOAD, idle_exit: float | None = None) -> None:
+def serve(path: str, parent_pid: int | None = None, preload=PRELOAD, idle_exit: float | None = None,
+          allow=JOB_TARGETS, log_dirs=DEFAULT_LOG_DIRS, max_children: int = MAX_CHILDREN,
+          request_timeout: float = REQUEST_TIMEOUT) -> None:
     """Listen on the Unix socket ``path`` and fork one child per request, until
     the parent process is gone, ``idle_exit`` seconds pass without a request, or
     the process is terminated.  Binds first, then imports ``preload`` (requests
-    wait in the backlog meanwhile)."""
+    wait in the backlog meanwhile).  Runs only the targets in ``allow``, with
+    logs inside ``log_dirs``; at most ``max_children`` at once (see the module
+    docstring)."""
+    allow, log_dirs = frozenset(allow), tuple(str(d) for d in log_dirs)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     if os.path.exists(path):
         os.unlink(path)
@@ -235,6 +312,9 @@ def serve(path: str, parent_pid: int | None = None, preload=PRELOAD, idle_exit: 
                     children.discard(pid)
             if idle_exit is not None and not children and time.monotonic() - last > idle_exit:
                 break
+            if len(children) >= max_children:      # full: let connections wait in the backlog
+                time.sleep(0.05)
+                continue
             ready, _, _ = select.select([srv], [], [], 0.5)
             if not ready:
                 continue
@@ -245,7 +325,7 @@ def serve(path: str, parent_pid: int | None = None, preload=PRELOAD, idle_exit: 
                 srv.close()
                 code = 4
                 try:
-                    code = _child(conn)
+                    code = _child(conn, allow, log_dirs, request_timeout)
                 finally:
                     os._exit(code)
             conn.close()
@@ -263,9 +343,14 @@ def serve(path: str, parent_pid: int | None = None, preload=PRELOAD, idle_exit: 
                 pass
 
 
-def start(env: dict | None = None) -> tuple[subprocess.Popen, str]:
+def start(env: dict | None = None, log_dirs=None, allow=(), max_children: int | None = None,
+          request_timeout: float | None = None) -> tuple[subprocess.Popen, str]:
     """Start a server (``python -m ganrestore.jobserver``) for this process's jobs;
     sets :data:`ENV` in ``os.environ`` so that jobs started from here find it.
+    ``log_dirs``: the folders job logs must lie in (the run's ``results/<name>/logs``;
+    default :data:`DEFAULT_LOG_DIRS`), made absolute here; ``allow``: targets run
+    besides :data:`JOB_TARGETS` (tests: :data:`DESCRIBE`); ``max_children`` and
+    ``request_timeout`` override :data:`MAX_CHILDREN` and :data:`REQUEST_TIMEOUT`.
     Returns the process and the socket path."""
     folder = tempfile.mkdtemp(prefix="ganrestore-js-")
     path = os.path.join(folder, "s")
@@ -273,8 +358,16 @@ def start(env: dict | None = None) -> tuple[subprocess.Popen, str]:
     for var in THREAD_VARS:
         e[var] = "1"                        # what a 1-thread job gets from Snakemake
     e.pop(ENV, None)
-    proc = subprocess.Popen([sys.executable, "-m", "ganrestore.jobserver", "serve", path, str(os.getpid())],
-                            env=e, stdin=subprocess.DEVNULL)
+    argv = [sys.executable, "-m", "ganrestore.jobserver", "serve", path, str(os.getpid())]
+    for d in (DEFAULT_LOG_DIRS if log_dirs is None else log_dirs):
+        argv += ["--log-dir", os.path.abspath(d)]
+    for t in allow:
+        argv += ["--allow", str(t)]
+    if max_children is not None:
+        argv += ["--max-children", str(int(max_children))]
+    if request_timeout is not None:
+        argv += ["--request-timeout", str(float(request_timeout))]
+    proc = subprocess.Popen(argv, env=e, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while not os.path.exists(path) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -303,8 +396,25 @@ def stop(proc: subprocess.Popen | None, path: str | None = None) -> None:
                 pass
 
 
+def _main(argv) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m ganrestore.jobserver")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sv = sub.add_parser("serve", help="serve jobs on a Unix socket")
+    sv.add_argument("socket")
+    sv.add_argument("parent_pid", nargs="?", type=int, default=None)
+    sv.add_argument("--log-dir", action="append", default=None,
+                    help="a folder job logs must lie in (repeatable; default: ./results)")
+    sv.add_argument("--allow", action="append", default=[],
+                    help=f"a target to run besides the job entry points (e.g. {DESCRIBE})")
+    sv.add_argument("--max-children", type=int, default=MAX_CHILDREN)
+    sv.add_argument("--request-timeout", type=float, default=REQUEST_TIMEOUT)
+    a = ap.parse_args(argv)
+    serve(a.socket, a.parent_pid, allow=JOB_TARGETS | set(a.allow),
+          log_dirs=tuple(a.log_dir) if a.log_dir else DEFAULT_LOG_DIRS,
+          max_children=max(1, a.max_children), request_timeout=a.request_timeout)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "serve":
-        serve(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None)
-    else:
-        sys.exit("usage: python -m ganrestore.jobserver serve SOCKET [PARENT_PID]")
+    _main(sys.argv[1:])

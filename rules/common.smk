@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from snakemake.common.configfile import load_configfile
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, update_config, validate
 
 min_version("9.0")
@@ -30,14 +31,36 @@ else:
         for p in workflow.overwrite_configfiles
     )
 
+# A refused config stops here with one block (the key, what is wrong, what is
+# allowed) and no traceback: SystemExit, before Snakemake formats one.
+from ganrestore.configcheck import (
+    ConfigError as _ConfigError,
+    check_bounds as _check_bounds,
+    check_md5_names as _check_md5_names,
+    config_error_text as _config_error_text,
+    expand_profiles,
+    schema_error_message as _schema_error_message,
+)
+
+
+def _config_error(msg):
+    raise SystemExit(_config_error_text(str(msg), CONFIG_SOURCE))
+
+
+# bounded before anything walks it (YAML anchor bombs, huge strings, inf / nan);
+# md5 overrides named by the file the user wrote before the schema's pattern
+try:
+    _check_bounds(config)
+    _check_md5_names(config)
+except _ConfigError as e:
+    _config_error(e)
+
 # named profiles (method_params.yeh.profile: official) become explicit per-task
 # values before anything else reads the config
-from ganrestore.configcheck import ConfigError as _ConfigError, expand_profiles
-
 try:
     _PROFILE_NOTES = expand_profiles(config)
 except _ConfigError as e:
-    raise ValueError(f"config error: {e}") from None
+    _config_error(e)
 
 # method_params the file itself sets (the schema's defaults fill in every method's)
 _GIVEN_METHOD_PARAMS = list(config.get("method_params") or {})
@@ -47,14 +70,37 @@ _GIVEN_METHOD_PARAMS = list(config.get("method_params") or {})
 # config names under `plugins`, imported before validation so that a plugin
 # method's own parameter schema joins method_params.  A plugin that fails to
 # import or takes a registered name stops the run here, naming it.
+# A config is trusted input: its plugins run here, on every invocation.  A
+# relative .py path is resolved against the folder of the config file naming it.
 from ganrestore import plugins as _plugins
+
+
+def _plugins_base_dir():
+    for _p in reversed(workflow.overwrite_configfiles or [DEMO_CONFIG]):
+        if "plugins" in (load_configfile(str(_p)) or {}):
+            return Path(_p).resolve().parent
+    return Path.cwd()  # --config plugins=[...]
+
 
 with open(Path(workflow.basedir) / "config" / "schema.yaml") as _f:
     _BASE_SCHEMA = yaml.safe_load(_f)
-_plugins.load(config.get("plugins"), export=True)
+try:
+    _plugins.load(
+        config.get("plugins"),
+        export=True,
+        base_dir=_plugins_base_dir() if config.get("plugins") else None,
+        announce=lambda _m: print(f"ganrestore: {_m}", file=sys.stderr),
+    )
+except _plugins.PluginError as e:
+    _config_error(e)
 CONFIG_SCHEMA = _plugins.config_schema(_BASE_SCHEMA, config)
-with _plugins.schema_file(CONFIG_SCHEMA, "../config/schema.yaml", _BASE_SCHEMA) as _s:
-    validate(config, schema=_s, set_default=True)
+try:
+    with _plugins.schema_file(
+        CONFIG_SCHEMA, "../config/schema.yaml", _BASE_SCHEMA
+    ) as _s:
+        validate(config, schema=_s, set_default=True)
+except WorkflowError as e:
+    _config_error(_schema_error_message(e))
 
 # The library does the work; the workflow only wires artifacts together.
 import ganrestore
@@ -68,11 +114,6 @@ from ganrestore.configcheck import (
 from ganrestore.methods import available as available_methods, get_method
 from ganrestore.pipeline import method_config, n_shards, shard_bounds
 from ganrestore.tasks import make_task
-
-
-def _config_error(msg):
-    raise ValueError(f"config error: {msg}")
-
 
 # What JSON Schema cannot say (safe name, integers that are ints, per-task
 # blocks, md5 override names), against CONFIG_SCHEMA (with plugin methods').
@@ -131,12 +172,25 @@ def start_job_server():
     if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
         return
     try:
-        JOB_SERVER["proc"], JOB_SERVER["path"] = jobserver.start()
+        JOB_SERVER["proc"], JOB_SERVER["path"] = jobserver.start(
+            log_dirs=[f"{results_dir()}/logs"]
+        )
     except (OSError, RuntimeError) as e:
         print(
             f"ganrestore: no job server ({e}); every job starts its own Python",
             file=sys.stderr,
         )
+
+
+def check_results_writable():
+    """Before the first job: results/<name>/ (and every folder under it) can be
+    written, else stop naming the folder and the errno."""
+    from ganrestore.io import check_writable
+
+    try:
+        check_writable(results_dir())
+    except OSError as e:
+        raise SystemExit(f"ganrestore: {e.strerror or e}") from None
 
 
 def stop_job_server():

@@ -2,7 +2,7 @@
 # (snakemake --lint: no functions beside rules).  Included by that file; every
 # rule file shares one namespace, so nothing else changes.
 
-import json
+from ganrestore.io import ArtifactError, read_json
 
 # The methods that use one GAN prior for every task, shown beside the per-task
 # cGANs in the cross-corruption table (where the run has them).
@@ -104,7 +104,14 @@ def cgan_checkpoint_info():
             }
             continue
         sidecar = Path(f"{cgan_stem(t)}.json")
-        m = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+        try:
+            m = (
+                read_json(sidecar, "cGAN checkpoint sidecar")
+                if sidecar.exists()
+                else {}
+            )
+        except ArtifactError as e:
+            _config_error(f"cgan.checkpoint: {e}")
         tr = m.get("training") or {}
         out[t] = {
             "source": f"committed checkpoint {cgan_stem(t)}",

@@ -66,8 +66,6 @@ def _prior_plan_facts():
     known before any job: from prior.training when the workflow trains it, from
     the sidecar when the checkpoint exists; None where unknown (a checkpoint still
     to be fetched is checked by rule fetch_prior)."""
-    import json as _json
-
     from ganrestore.priors.checkpoint import sidecar_facts
 
     prior = config["prior"]
@@ -82,8 +80,14 @@ def _prior_plan_facts():
     jp = Path(f"{resolve_checkpoint_stem(prior['checkpoint'])}.json")
     if not jp.is_file():
         return None, None
+    from ganrestore.io import ArtifactError, read_json
+
     try:
-        return sidecar_facts(_json.loads(jp.read_text()))
+        meta = read_json(jp, "prior checkpoint sidecar")
+    except ArtifactError as e:
+        _config_error(f"prior.checkpoint: {e}")
+    try:
+        return sidecar_facts(meta)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None, None  # load_prior will name what is wrong with it
 

@@ -1,15 +1,13 @@
 """Snakemake script: the summary table of every configured (task, method)."""
 
-import json
-
-from ganrestore.io import write_text_atomic
+from ganrestore.io import read_json, write_text_atomic
 from ganrestore.logs import script_logging
 from ganrestore.tables import rows_to_csv, rows_to_markdown, summary_rows
 
 sm = snakemake  # noqa: F821
 
 with script_logging(sm.log[0], sm.threads):
-    aggs = [json.loads(open(p).read()) for p in sm.input]
+    aggs = [read_json(p, "metrics aggregate", "evaluate") for p in sm.input]
     rows = summary_rows(aggs, [tuple(p) for p in sm.params.pairs], [tuple(p) for p in sm.params.left_out])
     note = (f"Experiment `{sm.params.name}`, {sm.params.n_test} test images. PSNR in dB "
             "(data range 1); SSIM: scikit-image, Gaussian window sigma 1.5. "

@@ -163,7 +163,8 @@ def test_download_and_prepare_test_split_through_drive(tmp_path, release):
     assert rows[0]["source"] == "img_align_celeba.zip:img_align_celeba/" + release["test"][0]
     assert rows[0]["protocol"] == "dcgan64" and len(rows[0]["source_sha256"]) == 64
     cache = tmp_path / "cache"
-    assert sorted(p.name for p in cache.iterdir() if not p.name.endswith(".verified")) == [
+    # .verified stamps and the persistent download locks (never unlinked: issue 30) beside the files
+    assert sorted(p.name for p in cache.iterdir() if not p.name.endswith((".verified", ".lock"))) == [
         "img_align_celeba.zip", "list_eval_partition.txt"]
     # a second run needs no network at all
     out2 = celeba.build_celeba({**cfg, "gdrive_base": "http://127.0.0.1:9/uc"}, 64, progress=False)

@@ -76,12 +76,16 @@ def test_part_file_of_a_killed_run_is_resumed(server, tmp_path):
     assert server.log[-1][1] == "bytes=12345-"
 
 
-@pytest.mark.parametrize("sha", ["deadbeef", "0" * 64], ids=["prefix", "full"])
+@pytest.mark.parametrize("sha", ["prefix", "0" * 64], ids=["prefix", "full"])
 def test_wrong_hash_is_refused_naming_url_file_and_hash(server, tmp_path, sha):
+    got = SHA
+    if sha == "prefix":           # the name's prefix, but the server sends other bytes
+        sha, server.files[NAME] = SHA[:8], PAYLOAD + b"x"
+        got = hashlib.sha256(PAYLOAD + b"x").hexdigest()
     with pytest.raises(ChecksumError) as e:
         _fetch(server, tmp_path / "dl", sha)
     msg = str(e.value)
-    assert NAME in msg and sha in msg and f"{server.base}/files/{NAME}" in msg and SHA in msg
+    assert NAME in msg and sha in msg and f"{server.base}/files/{NAME}" in msg and got in msg
     assert not (tmp_path / "dl" / NAME).exists()                          # never lands
     assert not (tmp_path / "dl" / ".unverified" / NAME).exists()
 
@@ -92,7 +96,9 @@ def test_local_file_is_checked_not_copied(tmp_path):
     assert fetch_checkpoint(None, SHA[:8], tmp_path / "dl", local_file=p) == p
     assert not (tmp_path / "dl").exists()
     with pytest.raises(ChecksumError, match="sha256 mismatch"):
-        fetch_checkpoint(None, "abcdef01", tmp_path / "dl", local_file=p)
+        fetch_checkpoint(None, "0" * 64, tmp_path / "dl", local_file=p)
+    with pytest.raises(ValueError, match="prefix, accepted only as the file-name convention"):
+        fetch_checkpoint(None, "abcdef01", tmp_path / "dl", local_file=p)     # not the name's prefix
     with pytest.raises(FileNotFoundError, match="prior.fetch.file"):
         fetch_checkpoint("http://x/y.pth", SHA, tmp_path, local_file=tmp_path / "missing.pth")
     with pytest.raises(ValueError, match="8 to 64 hex"):
@@ -144,3 +150,36 @@ def test_workflow_rule_fetches_and_converts(tmp_path):
     meta = json.loads((wd / f"{stem}.json").read_text())
     assert sidecar_facts(meta) == (64, "critic") and meta["fetched"]["sha256_expected"] == sha[:8]
     assert load_prior(wd / stem, device="cpu").G(torch.randn(1, NZ)).shape == (1, 3, 64, 64)
+
+
+# -- issue 30: a sha256 prefix is a file-name convention, the full digest wins when known
+
+def test_a_prefix_is_accepted_only_when_the_file_name_carries_it(tmp_path):
+    from ganrestore.priors.fetch import check_expected
+
+    assert check_expected(SHA[:8], f"http://x/{NAME}") == SHA[:8]
+    assert check_expected(SHA.upper(), "http://x/plain.pth") == SHA          # a full digest: any name
+    for bad, name in (("deadbeef", f"http://x/{NAME}"), (SHA[:8], "http://x/plain.pth")):
+        with pytest.raises(ValueError, match="give the full 64-hex-digit sha256"):
+            check_expected(bad, name)
+    with pytest.raises(ValueError, match="prior.fetch.sha256"):
+        fetch_enabled({"fetch": {"url": "http://x/plain.pth", "sha256": "abcdef12"}})
+
+
+def test_after_a_prefix_check_the_full_digest_is_recorded_and_enforced(tmp_path, caplog, monkeypatch):
+    """A file checked against its name's 32-bit prefix: its full sha256 is logged
+    and recorded beside it; a later file with the same prefix but other bytes
+    (what the prefix alone would accept) is refused against the full digest.
+    A 32-bit collision is cheap to make but not to ship in a test: the digest
+    function is patched to return the prefix followed by other digits."""
+    import ganrestore.priors.fetch as F
+
+    p = tmp_path / NAME
+    p.write_bytes(PAYLOAD)
+    with caplog.at_level("WARNING"):
+        assert check_sha256(p, SHA[:8]) == SHA
+    assert SHA in caplog.text and "set prior.fetch.sha256" in caplog.text
+    assert F.known_full_digest(p) == SHA
+    monkeypatch.setattr(F, "file_digests", lambda path, algos: {"sha256": SHA[:8] + "f" * 56})
+    with pytest.raises(ChecksumError, match="full digest recorded when it was first verified"):
+        check_sha256(p, SHA[:8])

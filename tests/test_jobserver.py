@@ -18,9 +18,9 @@ from ganrestore import jobserver
 
 
 @pytest.fixture
-def server(monkeypatch):
+def server(monkeypatch, tmp_path):
     monkeypatch.delenv(jobserver.ENV, raising=False)
-    proc, path = jobserver.start()
+    proc, path = jobserver.start(log_dirs=[tmp_path], allow=(jobserver.DESCRIBE,))
     yield proc, path
     jobserver.stop(proc, path)
     assert proc.poll() is not None and not os.path.exists(path)

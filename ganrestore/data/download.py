@@ -18,6 +18,26 @@ network dependency.  The guarantees:
   ``200`` with the whole body is handled by starting over; a ``206`` whose
   ``Content-Range`` starts elsewhere, or a ``416`` whose size differs from the
   ``.part``'s, is refused and restarted too.
+* **Sizes checked on every path.**  The whole file's size a response
+  announces (a 200's ``Content-Length``, a 206's ``Content-Range`` total, whose
+  range must agree with its ``Content-Length``) must equal ``size`` when the
+  caller knows it, must fit on the disk (free space of ``dest``'s folder), and
+  must not change between the attempts of one download (the file changed on
+  the server: restart from 0); each is refused before a byte is written.
+  Without a checksum a ``416`` to a resume is not taken as "the .part is whole"
+  on its word: a one-byte probe (``Range: bytes=0-0``) must confirm the size,
+  else the download restarts from 0.
+* **Plain bytes only.**  ``Accept-Encoding: identity`` is sent and an answer
+  with any other ``Content-Encoding`` (gzip, br, ...) is refused: its bytes
+  would be stored encoded, and byte ranges of an encoded body do not resume.
+* **Bounded in time per attempt.**  ``timeout`` bounds each socket operation;
+  a body trickling faster than that (1 byte every 0.5 s) is cut by the
+  low-speed rule (fewer than ``min_rate`` bytes/s over ``timeout`` seconds, as
+  curl's ``--speed-limit`` / ``--speed-time``) and by ``attempt_deadline``
+  seconds per request; both end the attempt (retried, resumed).
+* **One writer per file.**  ``fcntl.flock`` on ``<dest>.lock``, a file that is
+  created once and never deleted (deleting it let a waiting process and a new
+  one lock two different files at once).
 * **Retried, boundedly.**  Connection errors (resets, read timeouts: see
   ``timeout``), truncated bodies and HTTP 5xx / 408 / 425 / 429 are retried
   with exponential backoff (``backoff * 2**k`` seconds, at most
@@ -69,6 +89,11 @@ USER_AGENT = "ganrestore-downloader/0.1 (+python-urllib)"
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 DEFAULT_MAX_ATTEMPTS = 30  # requests per download, progress or not (``max_attempts``)
 BACKOFF_CAP = 60.0  # seconds
+#: Low-speed rule: an attempt receiving fewer than this many bytes per second over a
+#: window of ``timeout`` seconds is cut (and retried): a trickle defeats a socket timeout.
+DEFAULT_MIN_RATE = 1024.0
+#: Longest one request may run (seconds); a cut attempt resumes where it stopped.
+DEFAULT_ATTEMPT_DEADLINE = 3600.0
 
 
 class DownloadError(RuntimeError):
@@ -241,8 +266,63 @@ def _size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
+@dataclass
+class _Limits:
+    """What one download checks on every response (see :func:`download_url`)."""
+
+    size: int | None = None                 # the file's size when the caller knows it
+    min_rate: float = DEFAULT_MIN_RATE
+    window: float = 60.0                    # seconds of the low-speed rule (the socket timeout)
+    deadline: float | None = DEFAULT_ATTEMPT_DEADLINE
+    total: int | None = None                # the size announced first in this download
+
+
+def _check_total(total: int | None, offset: int, part: Path, where: str, limits: _Limits) -> None:
+    """The announced whole-file size against the expected one, earlier answers and the free disk."""
+    import shutil
+
+    if total is None:
+        return
+    if limits.size is not None and total != limits.size:
+        raise DownloadError(f"{where}: the server announces {total} bytes but the file has {limits.size}; "
+                            "refusing it (another file, or a lying server)")
+    if limits.total is not None and total != limits.total:
+        part.unlink(missing_ok=True)
+        limits.total = None
+        raise _Retry(f"the server announced {total} bytes, earlier {limits.total}: the file changed; "
+                     "restarting from 0")
+    limits.total = total
+    need = total - offset
+    try:
+        free = shutil.disk_usage(part.parent).free
+    except OSError:
+        return
+    if need > free:
+        raise DownloadError(f"{where}: the file is {total} bytes, {need} still to fetch, but {part.parent} has "
+                            f"only {free} bytes free; free space (or refuse a server announcing a size it "
+                            "does not have)")
+
+
+def _confirm_whole(session: Session, url: str, offset: int) -> bool:
+    """Whether an independent answer says the file has exactly ``offset`` bytes: a
+    ``Range: bytes=0-0`` probe's 206 total, or a 200's ``Content-Length`` (its
+    body unread).  Anything else (another 416, no size) confirms nothing."""
+    try:
+        with contextlib.closing(session.open(url, {"Range": "bytes=0-0"})) as resp:
+            status = _status(resp)
+            if status == 206:
+                return _content_range(resp.headers.get("Content-Range"))[2] == offset
+            if status == 200:
+                return _int(resp.headers.get("Content-Length")) == offset
+    except urllib.error.HTTPError as e:
+        e.close()
+    except _NET_ERRORS:
+        pass
+    return False
+
+
 def _fetch_once(session: Session, url: str, part: Path, dest: Path, chunk: int, progress: bool,
-                need_size: bool, refuse_html: bool = False) -> int | None:
+                need_size: bool, refuse_html: bool = False, limits: _Limits | None = None) -> int | None:
     """One request continuing ``part`` from its current size.
 
     Returns the whole file's size as the response announced it (a 200's
@@ -252,6 +332,7 @@ def _fetch_once(session: Session, url: str, part: Path, dest: Path, chunk: int, 
     body arrived as long as announced; the caller compares ``part``'s size
     with the total.  Raises :class:`_Retry` on failures worth retrying.
     """
+    limits = limits or _Limits()
     where = f"{url} (to {dest})"
     offset = _size(part)
     try:
@@ -261,10 +342,17 @@ def _fetch_once(session: Session, url: str, part: Path, dest: Path, chunk: int, 
         total = _content_range(e.headers.get("Content-Range") if e.headers else None)[2]
         e.close()
         if code == 416 and offset:  # range not satisfiable: .part is whole, or longer than the file
-            if total == offset or (total is None and not need_size):
+            if limits.size is not None and total is not None and total != limits.size:
+                total = None                                   # a size that is not the file's: redo
+            if total == offset and (not need_size or _confirm_whole(session, url, offset)):
+                _check_total(total, offset, part, where, limits)
                 return total
+            if total is None and not need_size:
+                return None                                    # the checksum judges the .part
             part.unlink(missing_ok=True)
-            raise _Retry(f"HTTP 416 for bytes={offset}- (file size {total}); restarting from 0") from None
+            raise _Retry(f"HTTP 416 for bytes={offset}- (file size {total}"
+                         + (", not confirmed by a probe" if total == offset else "")
+                         + "); restarting from 0") from None
         if code in RETRY_STATUS or 500 <= code < 600:
             raise _Retry(f"HTTP {code} {reason}") from None
         raise DownloadError(f"HTTP {code} {reason} for {where}") from None
@@ -275,6 +363,11 @@ def _fetch_once(session: Session, url: str, part: Path, dest: Path, chunk: int, 
     with contextlib.closing(resp):
         status = _status(resp)
         length = _int(resp.headers.get("Content-Length"))
+        encoding = (resp.headers.get("Content-Encoding") or "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise DownloadError(f"{where}: the server answered with Content-Encoding: {encoding} although "
+                                "identity was requested; its bytes would be stored encoded (and byte ranges "
+                                "of an encoded body do not resume), so the answer is refused")
         if refuse_html and "text/html" in resp.headers.get("Content-Type", "").lower() \
                 and "attachment" not in resp.headers.get("Content-Disposition", "").lower():
             raise DownloadError(f"{where} answered with an HTML page instead of the file")
@@ -284,7 +377,13 @@ def _fetch_once(session: Session, url: str, part: Path, dest: Path, chunk: int, 
             if start != offset:
                 part.unlink(missing_ok=True)
                 raise _Retry(f"server answered range {cr!r} for bytes={offset}-; restarting from 0")
-            expected = length if length is not None else (None if end is None else end + 1 - start)
+            span = None if end is None else end + 1 - start
+            if length is not None and span is not None and length != span:
+                raise _Retry(f"server answered range {cr!r} with Content-Length {length}; retrying")
+            if total is not None and end is not None and end >= total:
+                part.unlink(missing_ok=True)
+                raise _Retry(f"server answered range {cr!r}, past its own total; restarting from 0")
+            expected = length if length is not None else span
             mode = "ab"
         elif status == 200:
             if offset:
@@ -298,7 +397,10 @@ def _fetch_once(session: Session, url: str, part: Path, dest: Path, chunk: int, 
                 + (", no Content-Range total" if status == 206 else "")
                 + "), so a truncated file could not be told from a complete one; refusing it. "
                 "Give an md5 or sha256 for this file.")
+        _check_total(total, offset, part, where, limits)
         bar = _progress_bar(total, offset, dest.name, progress)
+        t0 = window_t = time.monotonic()
+        window_bytes = 0
         try:
             with open(part, mode) as f:
                 while True:
@@ -311,7 +413,17 @@ def _fetch_once(session: Session, url: str, part: Path, dest: Path, chunk: int, 
                         break
                     f.write(block)
                     received += len(block)
+                    window_bytes += len(block)
                     bar.update(len(block))
+                    now = time.monotonic()
+                    if limits.deadline is not None and now - t0 > limits.deadline:
+                        raise _Retry(f"attempt deadline of {limits.deadline:g} s reached after "
+                                     f"{offset + received} bytes")
+                    if now - window_t >= limits.window:
+                        if window_bytes < limits.min_rate * (now - window_t):
+                            raise _Retry(f"too slow: {window_bytes} bytes in {now - window_t:.1f} s (below "
+                                         f"{limits.min_rate:g} bytes/s) after {offset + received} bytes")
+                        window_t, window_bytes = now, 0
         finally:
             bar.close()
         if expected is not None and received < expected:
@@ -322,7 +434,9 @@ def _fetch_once(session: Session, url: str, part: Path, dest: Path, chunk: int, 
 def download_url(url: str, dest, md5: str | None = None, sha256: str | None = None, *,
                  retries: int = 5, backoff: float = 1.0, timeout: float = 60.0,
                  chunk: int = 1 << 20, progress: bool = True, session: Session | None = None,
-                 hint: str = "", max_attempts: int | None = None, refuse_html: bool = False) -> Path:
+                 hint: str = "", max_attempts: int | None = None, refuse_html: bool = False,
+                 size: int | None = None, min_rate: float = DEFAULT_MIN_RATE,
+                 attempt_deadline: float | None = DEFAULT_ATTEMPT_DEADLINE) -> Path:
     """Download ``url`` to ``dest`` (resume, retry, verify, atomic rename); return ``dest``.
 
     An existing ``dest`` that passes the checksums (or, with none given, any
@@ -332,6 +446,10 @@ def download_url(url: str, dest, md5: str | None = None, sha256: str | None = No
     1)``) all requests; ``backoff`` is the first retry delay in seconds (0: no
     sleeping).  ``refuse_html`` rejects an HTML page served instead of the file.
     ``hint`` is appended to error messages (e.g. where else to get the file).
+    ``size``: the file's size when known (an announced size that differs is
+    refused); ``min_rate`` (bytes/s over ``timeout``-second windows) and
+    ``attempt_deadline`` (seconds) cut an attempt that trickles (see the module
+    docstring).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -348,6 +466,8 @@ def download_url(url: str, dest, md5: str | None = None, sha256: str | None = No
     part = dest.with_name(dest.name + ".part")
     limit = max_attempts or max(DEFAULT_MAX_ATTEMPTS, retries + 1)
     need_size = not (md5 or sha256)
+    limits = _Limits(size=None if size is None else int(size), min_rate=float(min_rate),
+                     window=float(session.timeout), deadline=attempt_deadline)
     used = 0
     with _file_lock(dest):
         # A .part left by an earlier run may belong to another version of the
@@ -356,9 +476,14 @@ def download_url(url: str, dest, md5: str | None = None, sha256: str | None = No
         while True:
             used = _transfer(session, url, part, dest, chunk=chunk, progress=progress,
                              need_size=need_size, refuse_html=refuse_html, retries=retries,
-                             backoff=backoff, used=used, limit=limit, hint=hint)
+                             backoff=backoff, used=used, limit=limit, hint=hint, limits=limits)
             if not part.exists():
                 part.touch()
+            if limits.size is not None and part.stat().st_size != limits.size:
+                got = part.stat().st_size
+                part.unlink(missing_ok=True)
+                raise DownloadError(f"download of {dest.name} from {url}: {got} bytes received, the file has "
+                                    f"{limits.size}" + (f". {hint}" if hint else ""))
             try:
                 check_file(part, md5, sha256, hint=hint, name=dest.name)
                 break
@@ -377,7 +502,7 @@ def download_url(url: str, dest, md5: str | None = None, sha256: str | None = No
 
 
 def _transfer(session, url, part: Path, dest: Path, *, chunk, progress, need_size, refuse_html,
-              retries, backoff, used, limit, hint) -> int:
+              retries, backoff, used, limit, hint, limits: _Limits | None = None) -> int:
     """Fetch until ``part`` holds the whole file; return ``used`` plus the requests made.
 
     Progress means ``part`` grew beyond the furthest offset persisted so far
@@ -391,7 +516,7 @@ def _transfer(session, url, part: Path, dest: Path, *, chunk, progress, need_siz
     while True:
         made += 1
         try:
-            total = _fetch_once(session, url, part, dest, chunk, progress, need_size, refuse_html)
+            total = _fetch_once(session, url, part, dest, chunk, progress, need_size, refuse_html, limits)
             size = _size(part)
             if total is None or size == total:
                 return made
@@ -417,7 +542,12 @@ def _transfer(session, url, part: Path, dest: Path, *, chunk, progress, need_siz
 
 @contextlib.contextmanager
 def _file_lock(dest: Path):
-    """Exclusive advisory lock on ``<dest>.lock`` (POSIX), so two jobs never share a ``.part``."""
+    """Exclusive advisory lock (``fcntl.flock``) on ``<dest>.lock`` (POSIX), so two jobs
+    never share a ``.part``.
+
+    The lock file is persistent: created once, never deleted.  Deleting it on
+    release let a process that was waiting on the old file's lock and a new one
+    that created a fresh file both hold "the" lock at once."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - non-POSIX
@@ -430,8 +560,6 @@ def _file_lock(dest: Path):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-    with contextlib.suppress(OSError):
-        lock.unlink()
 
 
 # ----------------------------------------------------------------------------------------
@@ -538,7 +666,7 @@ def resolve_gdrive(file_id: str, session: Session, base: str = GDRIVE_BASE, retr
 def download_gdrive(file_id: str, dest, md5: str | None = None, sha256: str | None = None, *,
                     base: str = GDRIVE_BASE, retries: int = 5, backoff: float = 1.0,
                     timeout: float = 60.0, progress: bool = True, hint: str = "",
-                    max_attempts: int | None = None) -> Path:
+                    max_attempts: int | None = None, size: int | None = None) -> Path:
     """Download a Google Drive file (large-file confirmation included) to ``dest``.
 
     Same guarantees as :func:`download_url`; a ``dest`` that already verifies
@@ -555,7 +683,7 @@ def download_gdrive(file_id: str, dest, md5: str | None = None, sha256: str | No
     url = resolve_gdrive(file_id, session, base, retries, backoff, hint, dest=dest)
     return download_url(url, dest, md5, sha256, retries=retries, backoff=backoff,
                         progress=progress, session=session, hint=hint, max_attempts=max_attempts,
-                        refuse_html=True)
+                        refuse_html=True, size=size)
 
 
 __all__ = ["ChecksumError", "DEFAULT_MAX_ATTEMPTS", "DownloadError", "GDRIVE_BASE", "Session", "check_file",

@@ -28,7 +28,6 @@ face index, the output's sha256).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from pathlib import Path
@@ -66,13 +65,38 @@ def with_defaults(cfg: dict | None) -> dict:
 
 
 def list_images(folder, recursive: bool = True) -> list[Path]:
-    """Image files under ``folder`` (hidden files skipped), natural order of the relative path."""
+    """Image files under ``folder`` (hidden files skipped), natural order of the relative path.
+
+    What is left out is logged (a warning each kind): files of other types
+    (``.gif``, ``.txt``, ...: counted per extension) and symbolic links that
+    loop or point nowhere (named).  Symlinked folders are not descended into."""
+    from collections import Counter
+
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"data.folder.dir: {folder} is not a folder")
     it = folder.rglob("*") if recursive else folder.iterdir()
-    files = [p for p in it if p.is_file() and p.suffix.lower() in EXTENSIONS
-             and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    files, other, dangling = [], Counter(), []
+    for p in it:
+        if any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        if p.is_symlink() and not p.exists():       # a loop (ELOOP) or a link to nothing
+            dangling.append(p)
+            continue
+        if not p.is_file():
+            continue
+        if p.suffix.lower() in EXTENSIONS:
+            files.append(p)
+        else:
+            other[p.suffix.lower() or "(no extension)"] += 1
+    if other:
+        log.warning("data.folder.dir %s: skipping %d files that are not of a supported image type (%s); "
+                    "supported: %s", folder, sum(other.values()),
+                    ", ".join(f"{ext}: {n}" for ext, n in sorted(other.items())), " ".join(EXTENSIONS))
+    for p in dangling[:20]:
+        log.warning("data.folder.dir %s: skipping %s: a symbolic link that loops or points nowhere", folder, p)
+    if len(dangling) > 20:
+        log.warning("data.folder.dir %s: ... and %d more such links", folder, len(dangling) - 20)
     return sorted(files, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
 
 
@@ -113,7 +137,7 @@ def build_folder(cfg: dict, image_size: int, progress: bool = True, aligner=None
     """
     from tqdm.auto import tqdm
 
-    from ..io import sha256_array
+    from ..io import sha256_array, sha256_file
 
     cfg = with_defaults(cfg)
     if not cfg["dir"]:
@@ -133,8 +157,10 @@ def build_folder(cfg: dict, image_size: int, progress: bool = True, aligner=None
             break
         rel = path.relative_to(folder)
         try:
-            data = path.read_bytes()
-            img = read_image(data, str(path))  # the bytes hashed are the bytes decoded
+            # decoded from the file (Pillow reads what it needs: a 1 GiB file named .jpg is
+            # not read into memory), then hashed in chunks
+            img = read_image(path, str(path))
+            digest = sha256_file(path)
         except (ValueError, OSError) as e:
             if cfg["on_error"] == "raise":
                 raise ValueError(f"{e} (set data.folder.on_error: skip to leave such files out)") from None
@@ -151,7 +177,6 @@ def build_folder(cfg: dict, image_size: int, progress: bool = True, aligner=None
         if cfg["faces"] == "first":
             found = found[:1]
         base = _make_id(rel)
-        digest = hashlib.sha256(data).hexdigest()
         for k, face in enumerate(found):
             face = np.asarray(face, dtype=np.uint8)
             if face.shape != (image_size, image_size, 3):

@@ -41,8 +41,10 @@ Config keys (flat; per task already merged by the workflow):
   ``constrained``, ``colorize``.
 * ``sparse``: ``sparsity``, ``stride``, ``n_iter``, ``beta``, ``C``,
   ``noise_sigma`` (default: the task's ``sigma``, or the quantiser's
-  ``step / sqrt(12)``), and the dictionary: ``extra_inputs["dictionary"]``
-  (the workflow's ``learn_dictionary`` output) or ``dictionary_path``.
+  ``step / sqrt(12)``), and the dictionary: ``dictionary_path`` when set
+  (a dictionary artifact of :func:`ganrestore.solvers.sparse.save_dictionary`;
+  the workflow then makes it the job's input instead of learning one), else
+  ``extra_inputs["dictionary"]`` (the workflow's ``learn_dictionary`` output).
 """
 
 from __future__ import annotations
@@ -193,8 +195,10 @@ def sparse_noise_sigma(task, cfg) -> float:
 
 
 def _dictionary_path(cfg) -> Path:
+    """``dictionary_path`` when the config sets one (it wins: a config means what it
+    says), else the workflow's learned dictionary (``extra_inputs``)."""
     extra = cfg.get("extra_inputs") or {}
-    path = extra.get("dictionary") or cfg.get("dictionary_path")
+    path = cfg.get("dictionary_path") or extra.get("dictionary")
     if not path:
         raise ValueError("sparse needs a learned dictionary: run the workflow's learn_dictionary rule "
                          "(results/<name>/classical/dictionary.npz) or set method_params.sparse.dictionary_path")

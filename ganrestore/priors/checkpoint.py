@@ -340,6 +340,7 @@ def load_prior(path_stem_or_json, device=None) -> Prior:
         raise ValueError(f"{wp}: tensors outside G./D.: {stray[:8]}")
     # shapes agree: building and loading allocate only what the file holds
     state = load_file(str(wp), device="cpu")
+    converted = check_weights(state, wp, meta.get("storage_dtype"))
     nets = {p: None if meta.get(p) is None else build_network(meta[p]["arch"]) for p in ("G", "D")}
     for prefix, net in nets.items():
         if net is not None:
@@ -348,5 +349,37 @@ def load_prior(path_stem_or_json, device=None) -> Prior:
     G, D = nets["G"], nets["D"]
     prov = dict(meta)
     prov["source"] = str(stem)
+    if converted:
+        prov["converted_to_float32"] = converted
     return Prior(G=G.float(), D=None if D is None else D.float(), device=device,
                  provenance=prov).to(device)
+
+
+def check_weights(state: dict, wp, storage_dtype: str | None = None) -> dict:
+    """Refuse non-finite floating tensors (a NaN weight would only fail image by
+    image later), naming the file and the first tensors; return ``{dtype: number
+    of tensors}`` of the floating tensors that are not float32 (they are loaded
+    as float32).  A dtype other than the sidecar's ``storage_dtype`` (e.g.
+    float64 where float32 was recorded: precision is dropped) is logged as a
+    warning naming it; the recorded one (float16 for committed files) at info."""
+    import logging
+
+    bad, dtypes = [], {}
+    for k, v in state.items():
+        if not v.is_floating_point():
+            continue
+        if not bool(torch.isfinite(v).all()):
+            bad.append(k)
+        if v.dtype != torch.float32:
+            name = str(v.dtype).replace("torch.", "")
+            dtypes[name] = dtypes.get(name, 0) + 1
+    if bad:
+        raise ValueError(f"{wp}: non-finite weights (NaN or inf) in {len(bad)} tensors, first {bad[:5]}: "
+                         "the checkpoint is damaged or its training diverged; regenerate it with the "
+                         "command in its sidecar ('regenerate')")
+    log = logging.getLogger("ganrestore")
+    for name, n in dtypes.items():
+        level = logging.INFO if name == storage_dtype else logging.WARNING
+        log.log(level, "%s: %d tensors stored as %s converted to float32%s", wp, n, name,
+                "" if name == storage_dtype else f" (the sidecar records storage_dtype {storage_dtype!r})")
+    return dtypes

@@ -345,6 +345,14 @@ ALLOWED_GLOBALS = frozenset(
     | {f"torch.{s}Storage" for s in _STORAGES} | {"torch.storage.UntypedStorage"})
 
 
+#: Largest ``data.pkl`` read from a zip-format checkpoint (the zoo's: a few KB).
+MAX_PICKLE_BYTES = 16 * 1024 ** 2
+#: Most scales a zoo config may ask for (4 px * 2^8 = 1024 px, the largest image_size).
+MAX_SCALES = 9
+#: Most channels per scale a zoo config may ask for (the zoo's models use <= 512).
+MAX_DEPTH = 4096
+
+
 def _pickle_streams(raw: bytes) -> list[bytes]:
     """The pickle stream(s) of a torch.save file: ``data.pkl`` of the zip format, or the
     legacy format's consecutive pickles (magic number, protocol, system info, the
@@ -355,7 +363,15 @@ def _pickle_streams(raw: bytes) -> list[bytes]:
             names = [n for n in zf.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
             if len(names) != 1:
                 raise UnsafeCheckpointError(f"a torch zip checkpoint has one data.pkl; found {names}")
-            return [zf.read(names[0])]
+            size = zf.getinfo(names[0]).file_size
+            if size > MAX_PICKLE_BYTES:
+                raise UnsafeCheckpointError(f"data.pkl is {size} bytes, over the cap of {MAX_PICKLE_BYTES} "
+                                            "(a zoo checkpoint's is a few KB: its tensors are separate members)")
+            with zf.open(names[0]) as f:
+                data = f.read(MAX_PICKLE_BYTES + 1)
+            if len(data) > MAX_PICKLE_BYTES:
+                raise UnsafeCheckpointError(f"data.pkl is over the cap of {MAX_PICKLE_BYTES} bytes")
+            return [data]
     out, pos = [], 0
     for _ in range(5):
         start = pos
@@ -461,7 +477,14 @@ def architectures(cfg: dict) -> tuple[dict, dict]:
     if cat:
         raise ValueError(f"conditional PGAN (categoryVectorDim = {cat}, attributes "
                          f"{cfg.get('attribKeysOrder')}) is not supported: it needs class labels")
-    depths = [int(_cfg(cfg, "depthScale0"))] + [int(d) for d in _cfg(cfg, "depthOtherScales", [], False)]
+    other = _cfg(cfg, "depthOtherScales", [], False)
+    if not isinstance(other, (list, tuple)) or len(other) > MAX_SCALES - 1:
+        raise ValueError(f"zoo config depthOtherScales must be a list of at most {MAX_SCALES - 1} channel "
+                         f"counts (images of at most {4 * 2 ** (MAX_SCALES - 1)} px), got "
+                         f"{other if not isinstance(other, (list, tuple)) else f'{len(other)} entries'}")
+    depths = [_cfg(cfg, "depthScale0")] + list(other)
+    if not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_DEPTH for d in depths):
+        raise ValueError(f"zoo config depths must be integers in 1..{MAX_DEPTH}, got {depths}")
     nz = int(cfg.get("latentVectorDim", cfg.get("noiseVectorDim", 0)) or 0)
     if nz < 1:
         raise ValueError("zoo config has no latentVectorDim / noiseVectorDim")
@@ -528,7 +551,10 @@ def _map_discriminator_key(k: str, net) -> str | None:
     raise KeyError(k)
 
 
-def _load_mapped(net: nn.Module, state: dict, mapper, what: str) -> None:
+def _map_state(net: nn.Module, state: dict, mapper, what: str) -> dict:
+    """The zoo tensors of ``state`` under ``net``'s names, each checked against
+    ``net``'s shape (``net`` may live on the meta device: nothing is allocated)
+    and for finite values; every tensor ``net`` needs must be there."""
     own = net.state_dict()
     mapped = {}
     for k, v in state.items():
@@ -542,24 +568,44 @@ def _load_mapped(net: nn.Module, state: dict, mapper, what: str) -> None:
             raise ValueError(f"{what}: tensor {k!r} ({mk}) is not in the architecture {net.arch()}")
         if tuple(v.shape) != tuple(own[mk].shape):
             raise ValueError(f"{what}: {k!r} has shape {tuple(v.shape)}, the architecture "
-                             f"{net.arch()} needs {tuple(own[mk].shape)}")
-        mapped[mk] = v.float()
+                             f"{net.arch()} needs {tuple(own[mk].shape)} (the zoo config and the tensors "
+                             "disagree; refused before building the network)")
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise ValueError(f"{what}: tensor {k!r} holds non-finite values (NaN or inf)")
+        mapped[mk] = v
     missing = sorted(set(own) - set(mapped) - {"mbstd_value"})
     if missing:
         raise ValueError(f"{what}: missing tensors {missing[:8]} for the architecture {net.arch()}")
+    return mapped
+
+
+def _load_mapped(net: nn.Module, state: dict, mapper, what: str) -> None:
+    mapped = {k: v.float() for k, v in _map_state(net, state, mapper, what).items()}
+    own = net.state_dict()
     if "mbstd_value" in own:
         mapped["mbstd_value"] = own["mbstd_value"]
     net.load_state_dict(mapped)
 
 
 def networks_from_zoo(ckpt: dict, generator: str = "avgG") -> tuple[PGANGenerator, PGANDiscriminator]:
-    """G (``avgG``, the smoothed generator the zoo advises, or ``netG``) and D, eval mode, float32."""
+    """G (``avgG``, the smoothed generator the zoo advises, or ``netG``) and D, eval mode, float32.
+
+    The networks the zoo config describes are first built on the meta device
+    and every tensor of the file is compared with them (names, shapes, finite
+    values): a config asking for a giant network with tiny tensors is refused
+    before anything is allocated, as :func:`ganrestore.priors.checkpoint.load_prior`
+    compares a safetensors header with its sidecar."""
     ga, da = architectures(ckpt["config"])
-    G = PGANGenerator(**{k: v for k, v in ga.items() if k != "name"})
-    D = PGANDiscriminator(**{k: v for k, v in da.items() if k != "name"})
+    gk = {k: v for k, v in ga.items() if k != "name"}
+    dk = {k: v for k, v in da.items() if k != "name"}
     state = ckpt.get(generator)
     if state is None:
         raise ValueError(f"the checkpoint has no {generator!r} state")
+    with torch.device("meta"):
+        Gm, Dm = PGANGenerator(**gk), PGANDiscriminator(**dk)
+    _map_state(Gm, state, _map_generator_key, f"zoo {generator}")
+    _map_state(Dm, ckpt["netD"], _map_discriminator_key, "zoo netD")
+    G, D = PGANGenerator(**gk), PGANDiscriminator(**dk)
     _load_mapped(G, state, _map_generator_key, f"zoo {generator}")
     _load_mapped(D, ckpt["netD"], _map_discriminator_key, "zoo netD")
     return G.eval(), D.eval()
