@@ -22,12 +22,12 @@ Statistics, the same for every claim:
   MSE, 10 log10(1 / mean MSE), its Experiments footnote) it is
   ``PSNR(mean MSE_a) - PSNR(mean MSE_b)``; for run times the ratio of the mean
   seconds.
-* **Interval.** A 95% bias-corrected and accelerated (BCa) bootstrap interval
-  (:func:`scipy.stats.bootstrap`, 9,999 resamples of the images, seeded by the
-  claim, task and methods, so a rerun gives the same interval; the percentile
-  interval where BCa is undefined, e.g. when every image gives the same
-  difference).  For PSNR of the mean MSE the PSNR of the mean MSE is recomputed on
-  every resample of the same images, both methods together.
+* **Interval.** A 95% studentized bootstrap interval (bootstrap-t with
+  delta-method standard errors, :func:`bootstrap`; 9,999 resamples of the images,
+  seeded by the claim, task and methods, so a rerun gives the same interval).
+  For PSNR of the mean MSE the PSNR of the mean MSE is recomputed on every
+  resample of the same images, both methods together.  Chosen over the
+  percentile / BCa bootstrap, whose intervals undercover with a dozen images.
 * **Two kinds.** The representation-error claims compare real photos with
   in-range faces, different images: there the interval is an unpaired
   two-sample bootstrap (each kind resampled on its own; within a kind the
@@ -70,7 +70,6 @@ import csv
 import io as _io
 import math
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -88,8 +87,8 @@ CLASSICAL = ("tv", "lowrank", "sparse")
 IAGAN_ALTERNATIVES = ("naive_ifft", "blurred", "bicubic", "dip", "csgm", "csgm_bp")
 #: the interval: confidence, bootstrap resamples
 CONFIDENCE, N_RESAMPLES = 0.95, 9999
-INTERVAL = (f"paired {CONFIDENCE:.0%} BCa bootstrap over images ({N_RESAMPLES} resamples, seeded); "
-            "two-sample bootstrap where two kinds of image are compared")
+INTERVAL = (f"paired {CONFIDENCE:.0%} studentized bootstrap over images ({N_RESAMPLES} resamples, seeded); "
+            "two-sample where two kinds of image are compared")
 #: the paper tables the claims read (config/paper_tables/<name>.csv)
 PAPER_FILES = ("yeh2018_table", "iagan_tables", "iagan_runtime", "iagan_iterations")
 
@@ -170,6 +169,36 @@ def resolvable(ns) -> bool:
     return 2.0 / math.comb(sum(ns), ns[0]) <= 1 - CONFIDENCE
 
 
+def _estimate_and_se(groups, idx, fn, M):
+    """The statistic and its delta-method standard error on the resamples ``idx``
+    (one (B, n_g) index array per group): ``(theta (B,), se (B,))``.
+
+    Each group's level is a smooth function of column means (the mean, or
+    10 log10(1 / mean MSE)), so the statistic's influence value of image i is
+    ``u_i = sum_c dfn/dL_c * dL_c/dm_c * (v_ic - m_c)`` and its variance
+    ``sum_g sum_i u_i^2 / (n_g (n_g - 1))`` (the nonparametric delta method,
+    Davison & Hinkley 1997, section 2.7.2; for a mean difference exactly the paired
+    t statistic's s^2 / n).  ``dfn/dL`` by central differences."""
+    Vs = [g[i] for g, i in zip(groups, idx)]                                  # (B, n_g, k_g)
+    Ls = [M.level(V) for V in Vs]                                              # (B, k_g)
+    theta = fn(*Ls)
+    var = np.zeros_like(theta, dtype=np.float64)
+    for gi, V in enumerate(Vs):
+        m = V.mean(axis=-2, keepdims=True)
+        infl = -10.0 / math.log(10.0) * (V - m) / m if M.of_mean_mse else V - m   # dL_c / dm_c * (v - m)
+        grad = []
+        for c in range(V.shape[-1]):
+            h = 1e-6 * max(1.0, float(np.nanmax(np.abs(Ls[gi][..., c]))))
+            up, dn = [L.copy() for L in Ls], [L.copy() for L in Ls]
+            up[gi][..., c] += h
+            dn[gi][..., c] -= h
+            grad.append((fn(*up) - fn(*dn)) / (2 * h))
+        u = (infl * np.stack(grad, axis=-1)[..., None, :]).sum(axis=-1)         # (B, n_g)
+        n = V.shape[-2]
+        var = var + (u ** 2).sum(axis=-1) / (n * (n - 1))
+    return theta, np.sqrt(var)
+
+
 def bootstrap(groups, metric: str, fn: Callable, key) -> tuple[float, float, float]:
     """``(estimate, lo, hi)``: the statistic ``fn`` and its 95% bootstrap interval.
 
@@ -177,36 +206,39 @@ def bootstrap(groups, metric: str, fn: Callable, key) -> tuple[float, float, flo
     images, columns: the results compared on them, e.g. two methods); each group's
     rows are resampled together (paired within a group, independent between
     groups).  ``fn(*levels)`` maps each group's per-column value
-    (:meth:`Metric.level`: the mean, or the PSNR of the mean MSE) to the
-    statistic.  BCa interval (Efron & Tibshirani 1993, ch. 14), the percentile
-    interval where BCa is undefined; ``key`` seeds the resampling."""
-    from scipy import stats  # noqa: PLC0415
+    (:meth:`Metric.level`: the mean, or the PSNR of the mean MSE, recomputed on
+    every resample) to the statistic.
 
+    The interval is the studentized bootstrap ("bootstrap-t", Efron & Tibshirani
+    1993, section 12.5; Davison & Hinkley 1997, section 5.2): with the estimate
+    theta, its standard error se (:func:`_estimate_and_se`) and, on each of
+    :data:`N_RESAMPLES` resamples, t* = (theta* - theta) / se*, the interval is
+    [theta - q_0.975(t*) se, theta - q_0.025(t*) se].  Unlike the percentile and
+    BCa intervals it keeps its coverage with a dozen images (simulated: 91-96% for
+    paired normal differences and log-normal MSEs at n = 6-16, 91-95% for two
+    samples of 12 + 4 or 4 + 4; percentile and BCa 81-91%; at n = 6 with
+    log-normal MSEs 91% against 84% / 81%, tests/test_claims.py).  ``key`` seeds
+    the resampling."""
     from .seeding import derive_seed  # noqa: PLC0415
 
     M = METRICS[metric]
     groups = [np.asarray(g, dtype=np.float64) for g in groups]
-    est = float(fn(*(M.level(g) for g in groups)))
     if any(len(g) < 2 for g in groups):
-        return est, math.nan, math.nan
-
-    def stat(*idx, axis=-1):
-        return fn(*(M.level(g[np.asarray(i, dtype=np.intp)]) for g, i in zip(groups, idx)))
-
-    data = tuple(np.arange(len(g)) for g in groups)
-    lo = hi = math.nan
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = stats.bootstrap(data, stat, n_resamples=N_RESAMPLES, vectorized=True, paired=False,
-                                  confidence_level=CONFIDENCE, method=method,
-                                  rng=np.random.default_rng(derive_seed(0, "claims", *key)))
-        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-        if math.isfinite(lo) and math.isfinite(hi):
-            break
-    if not (math.isfinite(lo) and math.isfinite(hi)) and np.all([np.ptp(g, axis=0).max() == 0 for g in groups]):
-        lo = hi = est   # every resample is the sample itself
-    return est, lo, hi
+        return float(fn(*(M.level(g) for g in groups))), math.nan, math.nan
+    with np.errstate(all="ignore"):
+        th0, se0 = (float(v[0]) for v in _estimate_and_se(groups, [np.arange(len(g))[None] for g in groups], fn, M))
+        if not math.isfinite(th0):
+            return th0, math.nan, math.nan
+        if se0 == 0.0:                   # every image gives the same difference: so does every resample
+            return th0, th0, th0
+        rng = np.random.default_rng(derive_seed(0, "claims", *key))
+        idx = [rng.integers(0, len(g), (N_RESAMPLES, len(g))) for g in groups]
+        th, se = _estimate_and_se(groups, idx, fn, M)
+        t = (th - th0) / se
+    t = np.where(np.isnan(t), 0.0, t)    # 0 / 0: a resample that reproduces the estimate exactly
+    a = (1 - CONFIDENCE) / 2
+    q_lo, q_hi = np.quantile(t, [a, 1 - a])
+    return th0, th0 - q_hi * se0, th0 - q_lo * se0
 
 
 def decide(lo, hi, *, above=None, below=None) -> str:
@@ -1138,8 +1170,8 @@ LEGEND = ("held / not held / inconclusive at n / not run, computed from this run
           "test photos (the representation-error claims compare them with the in-range faces).  Each comparison "
           "shows the estimate and its 95% interval [lo, hi]: mean per-image difference (Yeh et al.: PSNR, SSIM), "
           "difference of the PSNR of the mean MSE (IAGAN's convention, recomputed on each resample), or time ratio; "
-          "BCa bootstrap over the images, 9,999 seeded resamples, paired over the same images (two-sample where the "
-          "two kinds of image are compared).  ✓ the interval lies on the claimed side, ✗ on the other, ? it "
+          "studentized bootstrap (bootstrap-t) over the images, 9,999 seeded resamples, paired over the same images "
+          "(two-sample where the two kinds of image are compared).  ✓ the interval lies on the claimed side, ✗ on the other, ? it "
           "straddles zero (or the tolerance); below 6 paired images (two samples: 2 / C(n1 + n2, n1) > 0.05) no "
           "5% test can decide, so the comparison is inconclusive.  A claim is not held if any comparison is, "
           "inconclusive if any is.  Scope: the cells of the paper's tables the statement covers; cells where the "

@@ -388,3 +388,17 @@ def test_run_reads_the_per_image_csvs(tmp_path, papers):
     assert run.n_kind == {"real": 12, "in_range": 0}
     assert {r["id"]: r for r in C.evaluate_claims(run)}["iagan.beats_csgm.psnr"]["status"] == "held"
     assert T.read_paper_csv(PAPER / "iagan_runtime.csv").shape[0] == 6
+
+
+def test_the_interval_keeps_its_coverage_with_six_paired_images():
+    """300 synthetic runs of 6 images whose two methods differ by noise only (true
+    difference 0): the 95% interval covers 0 in about 95% of them (binomial 99.9%
+    band 0.89-0.99; measured 0.91).  The percentile and BCa bootstraps cover 84% and 81% here."""
+    rng = np.random.default_rng(11)
+    hits = 0
+    for r in range(300):
+        base = rng.lognormal(-4, 0.8, 6)
+        V = np.c_[base * np.exp(rng.normal(0, 0.3, 6)), base * np.exp(rng.normal(0, 0.3, 6))]
+        _, lo, hi = C.bootstrap([V], "psnr_mse", lambda L: L[..., 0] - L[..., 1], ("coverage", r))
+        hits += lo <= 0 <= hi
+    assert 0.89 <= hits / 300 <= 0.99
