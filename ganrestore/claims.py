@@ -688,7 +688,8 @@ def _table_claim(a, b, metric, tables, extra_tasks=None, our_b=None):
             if ours is None or not {(ours, a), (ours, ob)} <= run.applicable:
                 continue
             if _paper_better(metric, pa, pb):
-                t.beats(ours, a, ob, metric, prefix=f"{ours} [{label}: paper {a} {_p(metric, pa)} vs {b} {_p(metric, pb)}]")
+                head = f"{ours} [{label}: paper {a} {_p(metric, pa)} vs {b} {_p(metric, pb)}]"
+                t.beats(ours, a, ob, metric, prefix=head)
             else:
                 why = "tie" if pa == pb else "the paper's own exception"
                 t.exclude(f"{ours} [{label}]: paper {name} {a} {_p(metric, pa)} vs {b} {_p(metric, pb)} ({why})")
@@ -1169,15 +1170,16 @@ def evaluate_claims(per_image, pairs=None, task_info=None, dataset="celeba", pap
 LEGEND = ("held / not held / inconclusive at n / not run, computed from this run's per-image metrics on its real "
           "test photos (the representation-error claims compare them with the in-range faces).  Each comparison "
           "shows the estimate and its 95% interval [lo, hi]: mean per-image difference (Yeh et al.: PSNR, SSIM), "
-          "difference of the PSNR of the mean MSE (IAGAN's convention, recomputed on each resample), or time ratio; "
-          "studentized bootstrap (bootstrap-t) over the images, 9,999 seeded resamples, paired over the same images "
-          "(two-sample where the two kinds of image are compared).  ✓ the interval lies on the claimed side, ✗ on the other, ? it "
-          "straddles zero (or the tolerance); below 6 paired images (two samples: 2 / C(n1 + n2, n1) > 0.05) no "
-          "5% test can decide, so the comparison is inconclusive.  A claim is not held if any comparison is, "
-          "inconclusive if any is.  Scope: the cells of the paper's tables the statement covers; cells where the "
-          "paper's own numbers tie or go against the statement are listed under 'not counted'.  Tolerances are the "
-          "paper's own largest gaps.  'not run': a needed result is missing, has failed images, lacks the metric, "
-          "no configured task is in scope, or (run time) the run's iterations differ from the paper's.")
+          "difference of the PSNR of the mean MSE (IAGAN's convention, recomputed on each resample), or time ratio;"
+          " studentized bootstrap (bootstrap-t) over the images, 9,999 seeded resamples, paired over the same "
+          "images (two-sample where the two kinds of image are compared).  ✓ the interval lies on the claimed side,"
+          " ✗ on the other, ? it straddles zero (or the tolerance); below 6 paired images (two samples: 2 / C(n1 + "
+          "n2, n1) > 0.05) no 5% test can decide, so the comparison is inconclusive.  A claim is not held if any "
+          "comparison is, inconclusive if any is.  Scope: the cells of the paper's tables the statement covers; "
+          "cells where the paper's own numbers tie or go against the statement are listed under 'not counted'.  "
+          "Tolerances are the paper's own largest gaps.  'not run': a needed result is missing, has failed images, "
+          "lacks the metric, no configured task is in scope, or (run time) the run's iterations differ from the "
+          "paper's.")
 
 
 def header_n(rows, n_kind: dict | None = None) -> str:
@@ -1233,8 +1235,8 @@ def claims_html(rows, title="The papers' claims", note="", n_kind=None) -> str:
     for r in rows:
         cls = "inconclusive" if r["status"].startswith(INCONCLUSIVE) else r["status"].replace(" ", "-")
         scope = f"{r['scope']}" + (f" — {r['tasks']}" if r.get("tasks") else "")
-        out.append("<tr>" + "".join(f"<td class=\"text\">{escape(str(x))}</td>"
-                                    for x in (r["id"], r["source"], r["claim"], scope, r["numbers"], r.get("n") or "—"))
+        cells = (r["id"], r["source"], r["claim"], scope, r["numbers"], r.get("n") or "—")
+        out.append("<tr>" + "".join(f"<td class=\"text\">{escape(str(x))}</td>" for x in cells)
                    + f"<td class=\"{cls}\">{escape(r['status'])}</td>"
                    + f"<td class=\"text\">{escape(r.get('excluded', '—'))}</td></tr>")
     out.append("</table>")
