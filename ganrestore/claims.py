@@ -55,6 +55,11 @@ Statistics, the same for every claim:
 * **Tolerances** ("close", "competitive", "plateau", "small additional time",
   "much faster") are the largest gap the paper itself describes that way,
   computed from its tables (:func:`tolerances`).
+* **Run time.** The run-time claims state the iterations they compare and are
+  ``not run`` unless every compared method ran the paper's count on every task
+  in scope (``iagan_iterations.csv``: CSGM 1600 / 1800, IAGAN 600 / 500 on CS and
+  500 / 300 otherwise for CelebA / CelebA-HQ, halved when noisy; DIP its official
+  code's count, divided by 4 when noisy), from the run's ``profile``.
 
 >>> import pandas as pd
 >>> rows = [dict(task="sr4", method=m, image_id=str(i), kind="real", mse=v * (1 + 0.1 * i), lpips=0.1)
