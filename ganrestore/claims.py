@@ -894,7 +894,8 @@ def _profile_check(run, tasks, methods):
             p = (run.profile.get(task) or {}).get(m) or {}
             ran, paper = p.get("iterations"), _paper_iterations(run, task, m)
             restarts = p.get("restarts")
-            per.append(f"{ran}" + (f"×{restarts} restarts" if restarts else "") + f" (paper {paper})")
+            per.append(f"{ran}" + (f"×{restarts} restart{'s' if restarts != 1 else ''}" if restarts else "")
+                       + f" (paper {paper})")
             ok &= ran is not None and paper is not None and int(ran) == int(paper)
         distinct = list(dict.fromkeys(per))
         texts.append(f"{m} " + (distinct[0] if len(distinct) == 1 else
