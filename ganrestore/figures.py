@@ -18,6 +18,13 @@ PDF (atomically).  Nothing here reads workflow files or imports snakemake.
   ``csgm_bp``, carries its base's trace and is named in the base's legend
   entry instead of being drawn again).
 
+Real photographs and faces in the generator's range (:mod:`ganrestore.imagekinds`:
+a per-image ``kind`` column, an aggregate ``faces`` column) are drawn apart in
+every figure that averages over images: filled markers / solid lines / plain
+boxes for the real photos, hollow markers / dashed lines / hatched boxes for the
+in-range faces (:data:`KIND_STYLE`).  A run with real images only looks as
+before.
+
 Colours and markers come from one place: :func:`method_color` (a fixed colour
 per known method, a colour derived from the name for any other, so a plugin
 method keeps its colour whatever else is plotted) and :func:`task_markers`.
@@ -37,7 +44,7 @@ from matplotlib.figure import Figure
 
 __all__ = ["save_figure", "qualitative_grid", "perception_distortion", "psnr_distributions",
            "optimisation_traces", "message_figure", "observation_image", "pick_images",
-           "load_qualitative", "load_traces", "method_color", "task_markers", "trace_groups",
+           "load_qualitative", "load_traces", "load_trace_ids", "method_color", "task_markers", "trace_groups",
            "METHOD_COLORS", "MARKERS"]
 
 # One colour per method in every figure.  A method that post-processes another
@@ -59,6 +66,27 @@ METHOD_COLORS = {
 }
 # One marker per task (in the order of the configured task list).
 MARKERS = "osD^vP*Xhp<>"
+#: how each image kind is drawn: marker fill, line style, box hatch, legend label
+KIND_STYLE = {
+    "real": {"filled": True, "ls": "-", "hatch": None, "label": "real photos"},
+    "in_range": {"filled": False, "ls": "--", "hatch": "////", "label": "in-range faces"},
+}
+_FACES_KIND = {"real": "real", "in-range": "in_range", "in_range": "in_range"}
+
+
+def _kinds_in(df, col: str) -> list[str]:
+    """The image kinds of ``df[col]`` (``kind`` or ``faces``), real first; ['real'] without the column."""
+    if df is None or col not in getattr(df, "columns", ()):
+        return ["real"]
+    present = {_FACES_KIND.get(str(v)) for v in df[col].dropna().unique()}
+    return [k for k in KIND_STYLE if k in present] or ["real"]
+
+
+def _kind_rows(df, col: str, kind: str):
+    """The rows of one kind (all rows when ``df`` has no ``col``)."""
+    if col not in df.columns:
+        return df if kind == "real" else df.iloc[0:0]
+    return df[df[col].map(lambda v: _FACES_KIND.get(str(v))) == kind]
 
 
 def method_color(name: str) -> str:
@@ -208,9 +236,11 @@ def perception_distortion(aggs, x: str = "lpips_mean", y: str = "psnr_mean", xer
     over ``tasks``, default the tasks in order of appearance), with 95% CIs as
     error bars; the legends list ``methods`` and ``tasks`` in the order given.
 
-    ``aggs``: DataFrame with ``task, method`` and the ``x``/``y`` columns.
+    ``aggs``: DataFrame with ``task, method`` and the ``x``/``y`` columns, and
+    optionally ``faces`` (real / in-range, :func:`ganrestore.tables.faces_aggregates`;
+    an ``all`` row is not drawn): real photos filled, in-range faces hollow.
     ``per_image``: optional per-image DataFrame (``task, method, lpips,
-    psnr``) drawn as faint points behind the means.
+    psnr``, optionally ``kind``) drawn as faint points behind the means.
     """
     import pandas as pd
     from matplotlib.lines import Line2D
@@ -220,6 +250,9 @@ def perception_distortion(aggs, x: str = "lpips_mean", y: str = "psnr_mean", xer
     if df.empty or not need <= set(df.columns) or not np.isfinite(df[[x, y]].to_numpy(float)).all(1).any():
         return message_figure(title or "Perception-distortion", f"no results with both {x} and {y}")
     df = df[np.isfinite(df[[x, y]].to_numpy(float)).all(1)]
+    if "faces" in df.columns:
+        df = df[df["faces"].map(lambda v: _FACES_KIND.get(str(v))).notna()]
+    kinds = _kinds_in(df, "faces")
     methods = _ordered(df["method"], methods)
     mk = task_markers(list(tasks or []) + list(df["task"]))
     present = _ordered(df["task"], tasks)
@@ -229,23 +262,34 @@ def perception_distortion(aggs, x: str = "lpips_mean", y: str = "psnr_mean", xer
         pi = pd.DataFrame(per_image)
         px, py = x.removesuffix("_mean"), y.removesuffix("_mean")
         if {px, py} <= set(pi.columns):
-            for (t, m), g in pi.groupby(["task", "method"], sort=False):
-                if m in methods and t in mk:
-                    ax.scatter(g[px], g[py], s=8, color=method_color(m), marker=mk[t], alpha=0.18,
-                               linewidths=0, gid=m)
-    for r in df.to_dict("records"):
-        ex = r.get(xerr) if xerr else None
-        ey = r.get(yerr) if yerr else None
-        eb = ax.errorbar(r[x], r[y], xerr=ex if _fin(ex) else None, yerr=ey if _fin(ey) else None,
-                         fmt=mk[r["task"]], color=method_color(r["method"]), ms=7, capsize=2, lw=0.8,
-                         mec="black", mew=0.4)
-        eb.lines[0].set_gid(r["method"])
+            for kind in _kinds_in(pi, "kind"):
+                filled = KIND_STYLE[kind]["filled"]
+                for (t, m), g in _kind_rows(pi, "kind", kind).groupby(["task", "method"], sort=False):
+                    if m in methods and t in mk:
+                        c = method_color(m)
+                        ax.scatter(g[px], g[py], s=8, marker=mk[t], alpha=0.18, gid=m,
+                                   **({"color": c, "linewidths": 0} if filled else
+                                      {"facecolors": "none", "edgecolors": c, "linewidths": 0.6}))
+    for kind in kinds:
+        for r in _kind_rows(df, "faces", kind).to_dict("records"):
+            ex = r.get(xerr) if xerr else None
+            ey = r.get(yerr) if yerr else None
+            c = method_color(r["method"])
+            eb = ax.errorbar(r[x], r[y], xerr=ex if _fin(ex) else None, yerr=ey if _fin(ey) else None,
+                             fmt=mk[r["task"]], color=c, ms=7, capsize=2, lw=0.8, mew=0.4 if KIND_STYLE[kind]["filled"]
+                             else 1.2, mec="black" if KIND_STYLE[kind]["filled"] else c,
+                             mfc=c if KIND_STYLE[kind]["filled"] else "white")
+            eb.lines[0].set_gid(r["method"])
     h1 = [Line2D([], [], color=method_color(m), marker="o", ls="", label=m, gid=m) for m in methods]
     h2 = [Line2D([], [], color="gray", marker=mk[t], ls="", label=t) for t in present]
     leg = ax.legend(handles=h1, title="method", fontsize=7, title_fontsize=7, loc="upper left",
                     bbox_to_anchor=(1.01, 1.0))
     ax.add_artist(leg)
-    ax.legend(handles=h2, title="task", fontsize=7, title_fontsize=7, loc="lower left", bbox_to_anchor=(1.01, 0.0))
+    if len(kinds) > 1:
+        h2 += [Line2D([], [], color="gray", marker="o", ls="", mfc="gray" if KIND_STYLE[k]["filled"] else "white",
+                      label=KIND_STYLE[k]["label"]) for k in kinds]
+    ax.legend(handles=h2, title="task / faces" if len(kinds) > 1 else "task", fontsize=7, title_fontsize=7,
+              loc="lower left", bbox_to_anchor=(1.01, 0.0))
     ax.set_xlabel(f"LPIPS ({x}; lower = better perceived quality)" if "lpips" in x else x)
     ax.set_ylabel(f"PSNR dB ({y}; higher = less distortion)" if "psnr" in y else y)
     ax.grid(alpha=0.3)
@@ -295,7 +339,9 @@ def psnr_distributions(per_image, metric: str = "psnr", methods: list[str] | Non
     panel per task, the panels stacked so that the methods line up.
 
     ``per_image``: DataFrame with ``task, method, <metric>`` (one row per image;
-    non-finite values, i.e. failed restorations, are counted in the labels).
+    non-finite values, i.e. failed restorations, are counted in the labels) and
+    optionally ``kind``: with both kinds each method has two boxes, real photos
+    (left, filled points) and in-range faces (right, hatched, hollow points).
     ``methods`` (default: in order of appearance) gives the order of the
     slots; every panel has the same slots, a method without a result on that
     task is named in grey with a dash.  Tick labels are horizontal: the
@@ -310,6 +356,7 @@ def psnr_distributions(per_image, metric: str = "psnr", methods: list[str] | Non
         return message_figure(title or f"{metric} per image", "no per-image results")
     tasks = _ordered(df["task"], tasks)
     methods = _ordered(df["method"], methods)
+    kinds = _kinds_in(df, "kind")
     n_m = len(methods)
     width = max(5.5, 0.62 * n_m + 1.2)
     ncol = max(1, min(len(tasks), int(10.0 // width)))
@@ -338,11 +385,21 @@ def psnr_distributions(per_image, metric: str = "psnr", methods: list[str] | Non
             lab = _wrap_name(m) + (f"\nn={len(ok)}" if len(ok) != n_task else "") + (f"\n{bad} failed" if bad else "")
             labels.append(lab)
             greyed.append(False)
-            if len(ok):
-                ax.boxplot([ok], positions=[p], widths=0.55, showfliers=False,
-                           medianprops={"color": "black"}, manage_ticks=False)
-                ax.scatter(p + rng.uniform(-0.15, 0.15, len(ok)), ok, s=10, color=method_color(m), alpha=0.85,
-                           zorder=3, gid=m)
+            sm = sub[sub["method"] == m]
+            for j, kind in enumerate(kinds):
+                kv = _kind_rows(sm, "kind", kind)[metric].to_numpy(float)
+                kv = kv[np.isfinite(kv)]
+                if not len(kv):
+                    continue
+                st, c = KIND_STYLE[kind], method_color(m)
+                x0, w = (p, 0.55) if len(kinds) == 1 else (p - 0.2 + 0.4 * j, 0.34)
+                bp = ax.boxplot([kv], positions=[x0], widths=w, showfliers=False, patch_artist=True,
+                                medianprops={"color": "black"}, manage_ticks=False,
+                                boxprops={"facecolor": "none", "hatch": st["hatch"], "edgecolor": "#555555"})
+                bp["boxes"][0].set_gid(f"{m}:{kind}")
+                ax.scatter(x0 + rng.uniform(-w / 4, w / 4, len(kv)), kv, s=10, alpha=0.85, zorder=3, gid=m,
+                           **({"color": c} if st["filled"] else {"facecolors": "white", "edgecolors": c,
+                                                                 "linewidths": 0.8}))
         ax.set_xticks(pos, labels, fontsize=7.5)
         for lab, g in zip(ax.get_xticklabels(), greyed):
             if g:
@@ -354,7 +411,10 @@ def psnr_distributions(per_image, metric: str = "psnr", methods: list[str] | Non
         ax.grid(axis="y", alpha=0.3)
     for j in range(len(tasks), nrow * ncol):
         axes[j // ncol, j % ncol].axis("off")
-    fig.suptitle(title or f"Per-image {metric.upper()} per method", fontsize=10)
+    sup = title or f"Per-image {metric.upper()} per method"
+    if len(kinds) > 1:
+        sup += "\nleft box, filled points: real photos; right box (hatched), hollow points: in-range faces"
+    fig.suptitle(sup, fontsize=10)
     fig.tight_layout()
     # widen until the widest label fits between its neighbours
     for _ in range(4):
@@ -433,7 +493,7 @@ def _registry_upstream(methods) -> dict:
 
 def optimisation_traces(traces: dict, steps: dict | None = None, upstream: dict | None = None,
                         title: str = "", logy: bool = True, tasks: list[str] | None = None,
-                        methods: list[str] | None = None) -> Figure:
+                        methods: list[str] | None = None, kinds: dict | None = None) -> Figure:
     """The measurement loss ``||y - A x||^2`` (library units, per image) along
     each optimisation, against the iteration number; one panel per task.
 
@@ -448,6 +508,8 @@ def optimisation_traces(traces: dict, steps: dict | None = None, upstream: dict 
     says so (iagan starts from csgm's z).  Per group the median over images
     (bold, in the legend) and each image (faint).  ``tasks`` / ``methods``:
     order of the panels / legend entries (default: order of appearance).
+    ``kinds``: optional (task, method) -> the image kind of each row (real /
+    in_range): with both kinds, one median per kind (real solid, in-range dashed).
     """
     traces = {k: np.asarray(v, dtype=float) for k, v in traces.items() if v is not None and np.size(v)}
     if not traces:
@@ -477,7 +539,7 @@ def optimisation_traces(traces: dict, steps: dict | None = None, upstream: dict 
                 st = np.broadcast_to(st, tr.shape) if st.ndim == 1 else st.reshape(tr.shape)
             per[m] = (tr, st)
         n_img = max(len(tr) for tr, _ in per.values())
-        xmax, positive = 0.0, True
+        xmax, positive, kinds_drawn = 0.0, True, set()
         for g in trace_groups(per, upstream):
             m = g["method"]
             tr, st = per[m]
@@ -485,26 +547,34 @@ def optimisation_traces(traces: dict, steps: dict | None = None, upstream: dict 
                 no_steps = True
                 st = np.broadcast_to(np.arange(tr.shape[1], dtype=float), tr.shape)
             col = method_color(m)
-            for row, srow in zip(tr, st):
+            rk = np.asarray((kinds or {}).get((t, m), ["real"] * len(tr)), dtype=object)
+            if len(rk) != len(tr):
+                raise ValueError(f"optimisation_traces: {len(rk)} kinds for {len(tr)} traces of {m} on {t}")
+            present = [k for k in KIND_STYLE if k in set(rk)]
+            for row, srow, k in zip(tr, st, rk):
                 ok = np.isfinite(row) & np.isfinite(srow)
                 if ok.any():
-                    ax.plot(srow[ok], row[ok], color=col, alpha=0.18, lw=0.6, gid=m)
+                    ax.plot(srow[ok], row[ok], color=col, alpha=0.18, lw=0.6, gid=m, ls=KIND_STYLE[k]["ls"])
                     positive &= bool(np.all(row[ok] > 0))
             # the columns are the same iterations for every image: take the fullest row's steps
             x = st[np.argmax(np.isfinite(st).sum(1))]
-            fin = np.where(np.isfinite(tr), tr, np.nan)
-            cols = np.isfinite(fin).any(0) & np.isfinite(x)
-            if not cols.any():
-                continue
-            with np.errstate(all="ignore"):
-                med = np.nanmedian(fin[:, cols], axis=0)
-            label = m
-            if g["shared_by"]:
-                label += f" (also {', '.join(g['shared_by'])})"
-            if g["starts_from"]:
-                label += f"\n  started from {g['starts_from']}'s result"
-            ax.plot(x[cols], med, color=col, lw=1.9, label=label, gid=m)
-            xmax = max(xmax, float(np.nanmax(x[cols])))
+            for k in present:
+                fin = np.where(np.isfinite(tr), tr, np.nan)[rk == k]
+                cols = np.isfinite(fin).any(0) & np.isfinite(x)
+                if not cols.any():
+                    continue
+                with np.errstate(all="ignore"):
+                    med = np.nanmedian(fin[:, cols], axis=0)
+                label = m
+                if g["shared_by"]:
+                    label += f" (also {', '.join(g['shared_by'])})"
+                if g["starts_from"]:
+                    label += f"\n  started from {g['starts_from']}'s result"
+                # one legend entry per optimisation; the line style says the kind
+                ax.plot(x[cols], med, color=col, lw=1.9, label=label if k == present[0] else "_nolegend_", gid=m,
+                        ls=KIND_STYLE[k]["ls"])
+                xmax = max(xmax, float(np.nanmax(x[cols])))
+                kinds_drawn.add(k)
         if logy and positive:
             ax.set_yscale("log")
         ax.set_xlim(0, xmax or 1)
@@ -513,7 +583,14 @@ def optimisation_traces(traces: dict, steps: dict | None = None, upstream: dict 
         ax.set_ylabel("‖y − A x‖²  (measurement loss)", fontsize=8)
         ax.tick_params(labelsize=7.5)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6.5, title="median over images", title_fontsize=6.5)
+        handles, labels = ax.get_legend_handles_labels()
+        if len(kinds_drawn) > 1:      # the line style says the kind: one key entry per kind
+            from matplotlib.lines import Line2D
+
+            for k in (k for k in KIND_STYLE if k in kinds_drawn):
+                handles.append(Line2D([], [], color="gray", lw=1.9, ls=KIND_STYLE[k]["ls"]))
+                labels.append(KIND_STYLE[k]["label"])
+        ax.legend(handles, labels, fontsize=6.5, title="median over images", title_fontsize=6.5)
     for j in range(len(tasks), nrow * ncol):
         axes[j // ncol, j % ncol].axis("off")
     fig.suptitle(title or "Optimisation traces: measurement loss along each optimisation", fontsize=10)
@@ -539,7 +616,9 @@ def cs_mse_curve(per_image, methods: list[str] | None = None, title: str = "") -
     """IAGAN Fig. 2: reconstruction MSE (mean over images, data range 1) against
     the compression ratio m/n of noiseless Gaussian compressed sensing, one
     curve per method with a band between the 25th and 75th percentiles of the
-    per-image MSE.  ``per_image``: the per-image metric rows (task, method, mse)."""
+    per-image MSE.  ``per_image``: the per-image metric rows (task, method, mse,
+    optionally kind): real photos solid, in-range faces dashed (IAGAN's curve is
+    over real CelebA faces)."""
     fig = _figure((6.4, 4.2))
     ax = fig.add_subplot(1, 1, 1)
     ratios = cs_ratio_tasks(per_image["task"].unique()) if per_image is not None and len(per_image) else {}
@@ -552,17 +631,23 @@ def cs_mse_curve(per_image, methods: list[str] | None = None, title: str = "") -
     df = per_image[per_image["task"].isin(list(ratios))].copy()
     df["ratio"] = df["task"].map(ratios)
     present = list(dict.fromkeys(df["method"]))
-    for m in _ordered(present, methods):
-        d = df[(df["method"] == m) & np.isfinite(df["mse"].astype(float))]
-        if d.empty:
-            continue
-        g = d.groupby("ratio")["mse"]
-        r = np.array(sorted(g.groups))
-        mean = g.mean().reindex(r).to_numpy(float)
-        lo, hi = g.quantile(0.25).reindex(r).to_numpy(float), g.quantile(0.75).reindex(r).to_numpy(float)
-        color = method_color(m)
-        ax.plot(r, mean, marker="o", ms=3.5, color=color, label=m, gid=m)
-        ax.fill_between(r, lo, hi, color=color, alpha=0.15, lw=0, gid=m)
+    kinds = _kinds_in(df, "kind")
+    for kind in kinds:
+        st = KIND_STYLE[kind]
+        dk = _kind_rows(df, "kind", kind)
+        for m in _ordered(present, methods):
+            d = dk[(dk["method"] == m) & np.isfinite(dk["mse"].astype(float))]
+            if d.empty:
+                continue
+            g = d.groupby("ratio")["mse"]
+            r = np.array(sorted(g.groups))
+            mean = g.mean().reindex(r).to_numpy(float)
+            lo, hi = g.quantile(0.25).reindex(r).to_numpy(float), g.quantile(0.75).reindex(r).to_numpy(float)
+            color = method_color(m)
+            label = m if len(kinds) == 1 else f"{m}, {st['label']}"
+            ax.plot(r, mean, marker="o", ms=3.5, color=color, label=label, gid=m, ls=st["ls"],
+                    mfc=color if st["filled"] else "white")
+            ax.fill_between(r, lo, hi, color=color, alpha=0.15 if st["filled"] else 0.07, lw=0, gid=m)
     ax.set_yscale("log")
     ax.set_xlabel("compression ratio m/n")
     ax.set_ylabel("reconstruction MSE (mean over images)")
@@ -643,6 +728,21 @@ def load_qualitative(data_path, corrupt_paths: dict, shard_paths: dict, methods:
                 scores[task][m] = np.array([float(df.loc[i, "psnr"]) if i in df.index else np.nan
                                             for i in chosen])
     return {"real": real, "inputs": inputs, "restored": restored, "ids": chosen, "scores": scores}
+
+
+def load_trace_ids(shard_paths: dict) -> dict:
+    """(task, method) -> the image ids of the rows :func:`load_traces` returns
+    (same shards, same order)."""
+    out = {}
+    for (task, m), paths in shard_paths.items():
+        ids = []
+        for p in paths:
+            with np.load(p, allow_pickle=False) as f:
+                if "extra_trace" in f.files:
+                    ids += [str(i) for i in f["ids"]]
+        if ids:
+            out[(task, m)] = ids
+    return out
 
 
 def load_traces(shard_paths: dict, key: str = "trace") -> dict:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import io
+from .imagekinds import image_kinds, kinds_aggregates, summarize_images
 from .methods import Restoration, block_size, get_method, run_method
 from .seeding import image_seeds
 from .tasks import corrupt, make_task
@@ -160,6 +161,7 @@ def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, 
     task = make_task(task_name, x_all.shape[-1])
     x_all = task.clean(x_all)                      # the task's ground truth
     index = {i: k for k, i in enumerate(ids_all)}
+    kind_of = dict(zip(ids_all, image_kinds(io.load_artifact(split_path))))   # real / in_range
     extra_metrics = dict(extra_metrics or {})
     if task.protocol == "official":
         # the official code's PSNR (src/imgsnr.py) beside the standard one
@@ -186,7 +188,8 @@ def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, 
                 vals[name][ok] = fn(xho, xo)
         n_failed += int(diverged.sum())
         for k, i in enumerate(ids):
-            row = {"task": task_name, "method": method, "image_id": i, "diverged": bool(diverged[k]),
+            row = {"task": task_name, "method": method, "image_id": i, "kind": kind_of[i],
+                   "diverged": bool(diverged[k]),
                    "failure": str(failure[k])}
             row.update({m: float(vals[m][k]) for m in per})
             for dk in ("objective", "iterations", "seconds"):
@@ -199,13 +202,10 @@ def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, 
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
         w.writerows(rows)
-    agg = {"task": task_name, "method": method, "n": len(rows), "n_failed": n_failed}
-    for m, v in per.items():
-        s = metrics.summarize(v)
-        agg.update({f"{m}_mean": s["mean"], f"{m}_std": s["std"], f"{m}_ci95": s["ci95"]})
-    mses = np.asarray(per["mse"], float)
-    agg["psnr_of_mean_mse"] = metrics.psnr_of_mean_mse(mses[np.isfinite(mses)]) if np.isfinite(mses).any() else math.nan
-    agg["seconds_per_image"] = float(np.nanmean([r.get("seconds", np.nan) for r in rows]))
+    agg = {"task": task_name, "method": method,
+           **summarize_images(per, [r.get("seconds", np.nan) for r in rows], n_failed),
+           # the same keys per image kind (ganrestore.imagekinds): the papers' claims use the real photos
+           "by_kind": kinds_aggregates(rows, list(per), [r["kind"] for r in rows])}
     agg["evaluate_seconds"] = time.perf_counter() - t0     # this job's work (benchmarks/bench_workflow.py)
     io.write_json_atomic(out_json, agg)
     return agg

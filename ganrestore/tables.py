@@ -1,4 +1,13 @@
-"""Tables: the workflow's summary of every (task, method), and the papers' layouts."""
+"""Tables: the workflow's summary of every (task, method), and the papers' layouts.
+
+Every table reports the real photographs and the faces in the generator's range
+apart (:mod:`ganrestore.imagekinds`; ``faces`` column / row label), and all of
+them together where the table has room (the summary, the table of all results).
+The paper-layout tables compare the papers with our **real** photos only (the
+papers test on real CelebA faces); the in-range faces get rows of their own,
+without a difference to the paper.  A run with real images only (CelebA) has no
+in-range rows.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +16,16 @@ import io as _io
 import math
 import re
 
-SUMMARY_COLUMNS = ["task", "method", "status", "n", "n_failed", "psnr_mean", "psnr_ci95",
+from .imagekinds import IN_RANGE, KIND_LABELS, KINDS, REAL
+
+SUMMARY_COLUMNS = ["task", "method", "status", "n", "faces", "n_failed", "psnr_mean", "psnr_ci95",
                    "psnr_of_mean_mse", "ssim_mean", "ssim_ci95", "lpips_mean", "lpips_ci95",
                    "seconds_per_image"]
+#: the columns repeated per image kind in the wide summary CSV (``real_psnr_mean``, ...); the wall time
+#: stays one pooled column (``seconds_per_image``: timings differ between any two runs, the rest must not)
+KIND_COLUMNS = ["n", "n_failed", "psnr_mean", "psnr_ci95", "psnr_of_mean_mse", "ssim_mean", "ssim_ci95",
+                "lpips_mean", "lpips_ci95"]
+ALL = "all"
 
 
 def _fmt(v, digits=2):
@@ -23,29 +39,116 @@ def _fmt(v, digits=2):
 LEFT_OUT = "not run (left out by method_tasks)"
 
 
-def summary_rows(aggregates: list[dict], pairs: list[tuple[str, str, bool]], left_out=()) -> list[dict]:
-    """One row per configured (task, method); ``pairs`` = (task, method, runs).
+def kinds_of(aggregates) -> list[str]:
+    """The image kinds of a run's aggregates (the evaluate JSONs), in table
+    order; aggregates without ``by_kind`` (a split without ``z``) are real."""
+    seen = set()
+    for a in aggregates:
+        seen |= set(a.get("by_kind") or {REAL: None})
+    return [k for k in KINDS if k in seen]
 
-    A pair that does not run gets status 'n/a' when the method does not apply
-    to the task, or :data:`LEFT_OUT` when it is one of ``left_out`` (it could
-    run, but the config's ``method_tasks`` leaves the task out); a pair that
-    runs but has no aggregate gets 'missing'.
+
+def kind_aggregates(aggregates, kind: str) -> list[dict]:
+    """The aggregates of one image kind (``real``, ``in_range``) or of all images
+    (``all``): one dict per (task, method) with the keys of the evaluate JSON
+    (``by_kind`` dropped); a (task, method) without images of that kind is left out."""
+    out = []
+    for a in aggregates:
+        base = {k: v for k, v in a.items() if k != "by_kind"}
+        by = a.get("by_kind")
+        if kind == ALL:
+            out.append(base)
+        elif by is None:
+            if kind == REAL:
+                out.append(base)
+        elif kind in by:
+            out.append({**base, **by[kind]})
+    return out
+
+
+def kind_counts(aggregates) -> dict:
+    """``{kind: number of test images}`` of a run (the largest ``n`` of any (task,
+    method) per kind)."""
+    out = {}
+    for k in kinds_of(aggregates):
+        ns = [a.get("n") for a in kind_aggregates(aggregates, k) if a.get("n") is not None]
+        out[k] = int(max(ns)) if ns else 0
+    return out
+
+
+def kinds_note(aggregates, paper: bool = True) -> str:
+    """What a caption says about the image kinds: which images the cells beside
+    the paper's are (``paper``), or how the rows are split."""
+    c = kind_counts(aggregates)
+    r, i = c.get(REAL, 0), c.get(IN_RANGE, 0)
+    if paper:
+        text = (f"The papers test on real CelebA faces: our cells beside the paper's (and their differences) are "
+                f"our {r} real photo{'s' if r != 1 else ''}.")
+        if i:
+            text += (f" Our {i} in-range face{'s' if i != 1 else ''} (outputs of the prior, whose latent z the "
+                     "split stores) have rows of their own ('in-range faces'), not compared with the paper.")
+        return text
+    if i:
+        return f"Rows per image kind: real photos (n = {r}), in-range faces (n = {i}), and all together."
+    return f"Every test image is a real photo (n = {r})."
+
+
+def faces_label(kind: str) -> str:
+    return {REAL: "real", IN_RANGE: "in-range", ALL: "all"}.get(kind, kind)
+
+
+def summary_rows(aggregates: list[dict], pairs: list[tuple[str, str, bool]], left_out=()) -> list[dict]:
+    """Rows per configured (task, method); ``pairs`` = (task, method, runs).
+
+    A pair that runs gets one row per image kind (``faces``: real photos,
+    in-range faces) and, when the run has both, one for all images together.
+    A pair that does not run gets one row, status 'n/a' when the method does not
+    apply to the task, or :data:`LEFT_OUT` when it is one of ``left_out`` (it
+    could run, but the config's ``method_tasks`` leaves the task out); a pair
+    that runs but has no aggregate gets 'missing'.
     """
-    by_key = {(a["task"], a["method"]): a for a in aggregates}
+    kinds = kinds_of(aggregates)
+    kinds = kinds + [ALL] if len(kinds) > 1 else kinds or [REAL]
+    by_kind = {k: {(a["task"], a["method"]): a for a in kind_aggregates(aggregates, k)} for k in kinds}
     left = {tuple(p) for p in left_out}
     rows = []
     for task, method, applies in pairs:
-        a = by_key.get((task, method))
         if not applies:
             status = LEFT_OUT if (task, method) in left else "n/a (method does not apply)"
             rows.append({"task": task, "method": method, "status": status})
-        elif a is None:
+            continue
+        have = [(k, by_kind[k].get((task, method))) for k in kinds if (task, method) in by_kind[k]]
+        if not have:
             rows.append({"task": task, "method": method, "status": "missing"})
-        else:
+        for k, a in have:
             status = "ok" if not a.get("n_failed") else f"{a['n_failed']} failed"
-            rows.append({"status": status, **{k: a.get(k) for k in SUMMARY_COLUMNS if k in a},
-                         "task": task, "method": method})
+            rows.append({"status": status, **{c: a.get(c) for c in SUMMARY_COLUMNS if c in a},
+                         "task": task, "method": method, "faces": faces_label(k)})
     return rows
+
+
+def summary_wide(rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """The summary rows (:func:`summary_rows`, one per kind) as one row per (task,
+    method) for the CSV: the columns of all images together (those of the only
+    kind when the run has one), then ``<kind>_<column>`` (:data:`KIND_COLUMNS`) for
+    each kind present (``real_psnr_mean``, ``in_range_psnr_mean``, ...); a run with
+    real photos only has no in-range column.  Returns ``(rows, columns)``."""
+    kinds = [k for k in KINDS if any(r.get("faces") == faces_label(k) for r in rows)]
+    out, index = [], {}
+    for r in rows:
+        key = (r["task"], r["method"])
+        if key not in index:
+            index[key] = len(out)
+            out.append({"task": r["task"], "method": r["method"], "status": r.get("status")})
+        w = out[index[key]]
+        faces = r.get("faces")
+        if faces in (faces_label(ALL), None) or (len(kinds) == 1 and faces == faces_label(kinds[0])):
+            w.update({c: r.get(c) for c in SUMMARY_COLUMNS if c in r})
+        for k in kinds:
+            if faces == faces_label(k):
+                w.update({f"{k}_{c}": r.get(c) for c in KIND_COLUMNS})
+    cols = [c for c in SUMMARY_COLUMNS if c != "faces"] + [f"{k}_{c}" for k in kinds for c in KIND_COLUMNS]
+    return out, cols
 
 
 def rows_to_csv(rows: list[dict], columns: list[str] = SUMMARY_COLUMNS) -> str:
@@ -58,7 +161,7 @@ def rows_to_csv(rows: list[dict], columns: list[str] = SUMMARY_COLUMNS) -> str:
 
 
 def rows_to_markdown(rows: list[dict], title: str = "", note: str = "") -> str:
-    head = ["task", "method", "status", "n", "PSNR (dB, mean ± 95% CI)", "PSNR of mean MSE (dB)",
+    head = ["task", "method", "status", "n", "faces", "PSNR (dB, mean ± 95% CI)", "PSNR of mean MSE (dB)",
             "SSIM (mean ± 95% CI)", "LPIPS (mean ± 95% CI)", "s / image"]
     out = []
     if title:
@@ -70,7 +173,7 @@ def rows_to_markdown(rows: list[dict], title: str = "", note: str = "") -> str:
         if r.get("status", "").startswith(("n/a", "missing")):
             cells = [r["task"], r["method"], r["status"]] + ["—"] * (len(head) - 3)
         else:
-            cells = [r["task"], r["method"], r["status"], _fmt(r.get("n")),
+            cells = [r["task"], r["method"], r["status"], _fmt(r.get("n")), _fmt(r.get("faces")),
                      f"{_fmt(r.get('psnr_mean'))} ± {_fmt(r.get('psnr_ci95'))}",
                      _fmt(r.get("psnr_of_mean_mse")),
                      f"{_fmt(r.get('ssim_mean'), 4)} ± {_fmt(r.get('ssim_ci95'), 4)}",
@@ -117,7 +220,7 @@ NOT_RUN, NOT_APPLICABLE, NOT_REPORTED, FAILED = "not run", "n/a", "not reported"
 NOT_COMPUTED = "not computed"  # the metric is absent from our aggregates (e.g. no LPIPS weights)
 
 COMPARISON_COLUMNS = ["table", "column", "dataset", "task", "noise", "method", "our_task", "our_method",
-                      "metric", "paper", "ours", "diff", "n", "status", "in_paper", "differs", "protocol"]
+                      "metric", "paper", "ours", "diff", "n", "status", "in_paper", "differs", "protocol", "faces"]
 
 # ----------------------------------------------------------------------------- settings
 # Every cell of ours in a paper-layout table is marked when the setting behind it
@@ -400,6 +503,7 @@ def compare(paper_long, aggregates, metrics: dict, *, dataset: str | None = None
                 rows += cand
     for r in rows:
         r.setdefault("protocol", "slides")
+        r.setdefault("faces", REAL)
     out = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
     out["n"] = out["n"].astype("Int64")
     return out
@@ -408,13 +512,34 @@ def compare(paper_long, aggregates, metrics: dict, *, dataset: str | None = None
 OFFICIAL_SUFFIX = "_official"
 
 
-def yeh_comparison(aggregates, paper, extra_methods=True, setting=None):
+def _add_in_range(comp, comp_in):
+    """``comp`` (our real photos) with the rows of ``comp_in`` (the same table on
+    the in-range faces) appended as ``faces = 'in_range'``: no difference to the
+    paper (it tests on real faces) and no setting marks; methods without any
+    in-range value are left out."""
+    pd = _pd()
+    if comp_in is None or comp_in.empty:
+        return comp
+    comp_in = comp_in.copy()
+    keep = comp_in.groupby("method")["ours"].transform(lambda v: bool(pd.to_numeric(v).notna().any()))
+    comp_in = comp_in[keep.astype(bool)]
+    comp_in["faces"], comp_in["diff"], comp_in["differs"] = IN_RANGE, math.nan, ""
+    return pd.concat([comp, comp_in], ignore_index=True)
+
+
+def yeh_comparison(aggregates, paper, extra_methods=True, setting=None, in_range=None):
     """Yeh et al.'s table (SSIM / mean per-image PSNR) beside ours; ``setting``
     (:func:`run_setting`) marks our cells whose setting differs from the paper's.
 
-    Results of ``<task>_official`` tasks (the official code's protocol,
-    :mod:`ganrestore.official`) fill the same paper cells in rows of their own
-    (``protocol`` = 'official'), so a reader sees both readings beside the paper."""
+    ``aggregates``: our real photos (:func:`kind_aggregates`); ``in_range``:
+    optional aggregates of the in-range faces, shown in rows of their own
+    (:func:`_add_in_range`).  Results of ``<task>_official`` tasks (the official
+    code's protocol, :mod:`ganrestore.official`) fill the same paper cells in
+    rows of their own (``protocol`` = 'official'), so a reader sees both readings
+    beside the paper."""
+    if in_range is not None and len(in_range):
+        return _add_in_range(yeh_comparison(aggregates, paper, extra_methods, setting),
+                             yeh_comparison(in_range, paper, extra_methods, setting))
     pd = _pd()
     df = aggregates_frame(aggregates)
     official = df["task"].astype(str).str.endswith(OFFICIAL_SUFFIX)
@@ -433,12 +558,15 @@ def yeh_comparison(aggregates, paper, extra_methods=True, setting=None):
 
 
 def iagan_comparison(aggregates, paper, table: str, dataset: str = "celeba", task_sigma=None,
-                     extra_methods=True, setting=None):
+                     extra_methods=True, setting=None, in_range=None):
     """IAGAN Table ``table`` (PSNR of the mean MSE / LPIPS) beside ours; ours go
-    into the ``dataset`` columns; ``setting`` as in :func:`yeh_comparison`."""
-    return compare(iagan_paper_long(paper, tables=(str(table),)), aggregates, IAGAN_METRICS,
-                   dataset=dataset, task_sigma=task_sigma, extra_methods=extra_methods, setting=setting,
-                   paper="iagan")
+    into the ``dataset`` columns; ``setting`` and ``in_range`` as in :func:`yeh_comparison`."""
+    def one(aggs):
+        return compare(iagan_paper_long(paper, tables=(str(table),)), aggs, IAGAN_METRICS,
+                       dataset=dataset, task_sigma=task_sigma, extra_methods=extra_methods, setting=setting,
+                       paper="iagan")
+    comp = one(aggregates)
+    return _add_in_range(comp, one(in_range)) if in_range is not None and len(in_range) else comp
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -479,22 +607,27 @@ def comparison_grid(comp, metrics: dict, method_labels=None) -> tuple[list[str],
     if "protocol" not in comp.columns:
         comp = comp.assign(protocol="slides")
     comp = comp.assign(protocol=comp["protocol"].fillna("slides"))
+    if "faces" not in comp.columns:
+        comp = comp.assign(faces=REAL)
+    comp = comp.assign(faces=comp["faces"].fillna(REAL))
     protocols = list(dict.fromkeys(["slides"] + list(comp["protocol"])))
+    two_kinds = comp["faces"].nunique() > 1
     in_paper_methods = set(comp.loc[comp["in_paper"].astype(bool), "method"])
-    by = {(r["method"], r["column"], r["metric"], r["protocol"]): r for r in comp.to_dict("records")}
+    by = {(r["method"], r["column"], r["metric"], r["protocol"], r["faces"]): r for r in comp.to_dict("records")}
     records = comp.to_dict("records")
     for meth in dict.fromkeys(comp["method"]):
         in_paper = meth in in_paper_methods
         label = labels.get(meth, meth)
         paper_cells, blocks = [], []
-        for proto in protocols:
-            if not any(r["method"] == meth and r["protocol"] == proto for r in records):
+        for proto, faces in [(p, f) for p in protocols for f in KINDS]:
+            if not any(r["method"] == meth and r["protocol"] == proto and r["faces"] == faces for r in records):
                 continue
             ours_cells, diff_cells, ns = [], [], set()
+            first = not paper_cells and proto == "slides"
             for c in cols:
-                rs = [by.get((meth, c, m, proto)) for m in mets]
+                rs = [by.get((meth, c, m, proto, faces)) for m in mets]
                 dig = [metrics[m][2] for m in mets]
-                if proto == "slides":
+                if first:
                     paper_cells.append(_cell([_num(r["paper"], d) if r else None for r, d in zip(rs, dig)],
                                              [NOT_REPORTED] * len(rs), NOT_REPORTED))
                 ours = [_num(r["ours"], d) if r else None for r, d in zip(rs, dig)]
@@ -507,21 +640,26 @@ def comparison_grid(comp, metrics: dict, method_labels=None) -> tuple[list[str],
                     diff_cells[-1] = mark(diff_cells[-1], rs)
                 ns |= {int(r["n"]) for r in rs if r and r["n"] is not None and not pd_isna(r["n"])}
             n_txt = f" (n={ns.pop()})" if len(ns) == 1 else (f" (n={min(ns)}–{max(ns)})" if ns else "")
-            blocks.append((proto, ours_cells, diff_cells, n_txt))
+            blocks.append((proto, faces, ours_cells, diff_cells, n_txt))
         if not paper_cells:      # a method run under the official protocol only
             paper_cells = [NOT_REPORTED] * len(cols)
+
+        def tag(proto, faces):
+            t = "" if len(protocols) == 1 else f", {proto} protocol"
+            return t + (f", {KIND_LABELS[faces]}" if two_kinds else "")
+
         if in_paper:
             our_name = next((r["our_method"] for r in records if r["method"] == meth), meth)
             alias = f" [{our_name}]" if our_name != meth else ""
             grid.append([label, "paper"] + paper_cells)
-            for proto, ours_cells, diff_cells, n_txt in blocks:
-                tag = "" if len(protocols) == 1 else f", {proto} protocol"
-                grid.append(["", f"ours{alias}{tag}{n_txt}"] + ours_cells)
-                grid.append(["", f"ours{tag} − paper"] + diff_cells)
+            for proto, faces, ours_cells, diff_cells, n_txt in blocks:
+                grid.append(["", f"ours{alias}{tag(proto, faces)}{n_txt}"] + ours_cells)
+                if faces == REAL:    # the paper tests on real faces: only those are compared with it
+                    grid.append(["", f"ours{tag(proto, faces)} − paper"] + diff_cells)
         else:
-            for i, (proto, ours_cells, _, n_txt) in enumerate(blocks):
-                tag = "" if len(protocols) == 1 else f", {proto} protocol"
-                grid.append([f"{label} (not in paper)" if i == 0 else "", f"ours{tag}{n_txt}"] + ours_cells)
+            for i, (proto, faces, ours_cells, _, n_txt) in enumerate(blocks):
+                grid.append([f"{label} (not in paper)" if i == 0 else "", f"ours{tag(proto, faces)}{n_txt}"]
+                            + ours_cells)
     return header, grid
 
 
@@ -634,6 +772,7 @@ td.text { text-align: left; white-space: normal; max-width: 40em; }
 td.held { color: #1a7f37; font-weight: 600; }
 td.not-held { color: #b42318; font-weight: 600; }
 td.not-run { color: #999; }
+td.inconclusive { color: #9a6700; font-weight: 600; }
 """
 
 
@@ -682,10 +821,28 @@ RESULTS_COLUMNS = [("n", "n", 0), ("n_failed", "failed", 0), ("psnr_mean", "PSNR
                    ("seconds_per_image", "s / image", 3)]
 
 
+def faces_aggregates(aggregates) -> list[dict]:
+    """The evaluate JSONs as one record per (task, method, image kind) with a
+    ``faces`` label (real, in-range; and all when the run has both kinds)."""
+    kinds = kinds_of(aggregates)
+    kinds = kinds + [ALL] if len(kinds) > 1 else kinds
+    return [{**a, "faces": faces_label(k)} for k in kinds for a in kind_aggregates(aggregates, k)]
+
+
 def results_table(aggregates, pairs=None):
-    """Every (task, method) with all metrics, as a DataFrame (status included)."""
+    """Every (task, method) with all metrics, one row per image kind
+    (:func:`faces_aggregates`), as a DataFrame (status included).  ``aggregates``:
+    the evaluate JSONs, or a frame of aggregates (one kind, ``faces`` real)."""
+    pd = _pd()
+    if not isinstance(aggregates, pd.DataFrame):
+        recs = faces_aggregates(list(aggregates))
+        order = {(a["task"], a["method"]): i for i, a in enumerate(aggregates)}
+        recs.sort(key=lambda r: (order[(r["task"], r["method"])], ["real", "in-range", "all"].index(r["faces"])))
+        aggregates = pd.DataFrame(recs)
     df = aggregates_frame(aggregates, pairs)
-    cols = ["task", "method", "status"] + [k for k, _, _ in RESULTS_COLUMNS]
+    if "faces" not in df.columns:
+        df["faces"] = faces_label(REAL)
+    cols = ["task", "method", "faces", "status"] + [k for k, _, _ in RESULTS_COLUMNS]
     for c in cols:
         if c not in df.columns:
             df[c] = math.nan
@@ -697,13 +854,15 @@ def results_html(aggregates, pairs=None, title: str = "All results", note: str =
     from html import escape
 
     df = results_table(aggregates, pairs)
-    out = ["<table>", "<tr><th>task</th><th>method</th>"
+    out = ["<table>", "<tr><th>task</th><th>method</th><th>faces</th>"
            + "".join(f"<th>{escape(h)}</th>" for _, h, _ in RESULTS_COLUMNS) + "</tr>"]
     last = None
     for r in df.to_dict("records"):
         cls = " class=\"paper\"" if r["task"] != last else ""
         last = r["task"]
-        cells = [f"<td class=\"method\">{escape(str(r['task']))}</td>", f"<td>{escape(str(r['method']))}</td>"]
+        faces = r["faces"] if isinstance(r.get("faces"), str) else ""
+        cells = [f"<td class=\"method\">{escape(str(r['task']))}</td>", f"<td>{escape(str(r['method']))}</td>",
+                 f"<td>{escape(faces)}</td>"]
         if r["status"] != "ok":
             cells.append(f"<td class=\"missing\" colspan=\"{len(RESULTS_COLUMNS)}\">{escape(r['status'])}</td>")
         else:

@@ -1,15 +1,25 @@
 # The papers' checkable claims (Yeh et al. 2018; IAGAN), each held / not held /
-# not run with the numbers of this run behind it (ganrestore/claims.py).
-# Uses the report rules' helpers (rules/common_report.smk) and PAPER_DATASET
-# (rules/report.smk): include this file after report.smk.
+# inconclusive / not run, tested on this run's per-image metrics with paired
+# bootstrap intervals (ganrestore/claims.py).  Uses the report rules' helpers
+# (rules/common_report.smk) and PAPER_DATASET (rules/report.smk): include this
+# file after report.smk.
 
 
 rule claims:
-    """One row per claim of seeds 000/001 and 003: source, statement, this run's
-    numbers and held / not held / not run (Markdown, CSV, HTML)."""
+    """One row per claim of seeds 000/001 and 003: source, statement, scope,
+    this run's estimates with their 95% intervals over the real test photos, and
+    held / not held / inconclusive at n / not run (Markdown, CSV, HTML)."""
     input:
-        aggs=[metrics_json(t, m) for t, m in evaluated_pairs()],
-        iagan=f"{PAPER_TABLES_DIR}/iagan_tables.csv",
+        csvs=[metrics_csv(t, m) for t, m in evaluated_pairs()],
+        papers=[
+            f"{PAPER_TABLES_DIR}/{name}.csv"
+            for name in (
+                "yeh2018_table",
+                "iagan_tables",
+                "iagan_runtime",
+                "iagan_iterations",
+            )
+        ],
     output:
         md=f"{results_dir()}/tables/claims.md",
         csv=f"{results_dir()}/tables/claims.csv",
@@ -32,6 +42,7 @@ rule claims:
         pairs=pairs(),
         dataset=PAPER_DATASET,
         task_info={t: {"noisy": TASKS[t].noisy, "sigma": TASKS[t].sigma} for t in TASKS},
+        profile=run_profile(),
     script:
         "../scripts/claims.py"
 

@@ -43,7 +43,19 @@ def report_params():
         "lpips": bool(LPIPS_SOURCE or os.path.exists(LPIPS_WEIGHTS)),
         "prior": prior_setting(),
         "prior_methods": [m for m in config["methods"] if get_method(m).needs_prior],
+        **image_kind_counts(),
     }
+
+
+def image_kind_counts():
+    """``n_real`` / ``n_in_range``: the test split's real photos and faces in the
+    generator's range (ganrestore.imagekinds; the evaluate stage reads them from
+    the split's z): the demo's generated faces are in range, every other source
+    is real photos."""
+    if config["data"]["source"] == "demo":
+        d = config["data"]["demo"]
+        return {"n_real": int(d["real_test"]), "n_in_range": int(d["generated_test"])}
+    return {"n_real": n_images("test"), "n_in_range": 0}
 
 
 def prior_setting():
@@ -193,3 +205,29 @@ def figure_params():
             }
         )
     return {"data": data_description(), "upstream": upstream, "traced": traced}
+
+
+def run_profile():
+    """What the run-time claims compare (ganrestore.claims): per task and method
+    among csgm, iagan and dip, the iterations the effective configuration plans
+    (ganrestore.methods.gan.planned_iterations; DIP's steps after its noisy
+    division), CSGM's restarts, and DIP's official code's count on the task."""
+    from ganrestore.methods.dip import settings as dip_settings
+
+    out = {}
+    for t, m, ok in pairs():
+        if not ok or m not in ("csgm", "iagan", "dip"):
+            continue
+        p = mcfg(m, t)
+        if m == "dip":
+            rec = {
+                "iterations": dip_settings(p, TASKS[t])["steps"],
+                "official_iterations": dip_settings({}, TASKS[t])["steps"],
+            }
+        else:
+            rec = {
+                "iterations": planned_iterations(m, p, TASKS[t]),
+                "restarts": p.get("restarts"),
+            }
+        out.setdefault(t, {})[m] = rec
+    return out

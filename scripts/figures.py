@@ -8,6 +8,7 @@ from collections import defaultdict
 import pandas as pd
 
 from ganrestore import figures as F
+from ganrestore.tables import faces_aggregates
 from ganrestore.logs import script_logging
 
 sm = snakemake  # noqa: F821
@@ -28,8 +29,14 @@ with script_logging(sm.log[0], sm.threads):
     evaluated = [tuple(p) for p in sm.params.evaluated]
     shards = by_pair(sm.input.shards, evaluated)
     sub = f"experiment {info['name']} ({info['source']} data, {info['n_test']} test images)"
-    per = pd.concat([pd.read_csv(p) for p in sm.input.csvs], ignore_index=True) if sm.input.csvs else None
-    aggs = pd.DataFrame([json.loads(open(p).read()) for p in sm.input.aggs])
+    per = (pd.concat([pd.read_csv(p, dtype={"image_id": str}) for p in sm.input.csvs], ignore_index=True)
+           if sm.input.csvs else None)
+    # one record per (task, method, image kind): the figures draw real photos and in-range faces apart
+    aggs = pd.DataFrame(faces_aggregates([json.loads(open(p).read()) for p in sm.input.aggs]))
+    kind_of = dict(zip(per["image_id"], per["kind"])) if per is not None and "kind" in per else {}
+
+    def trace_kinds():
+        return {k: [kind_of.get(i, "real") for i in ids] for k, ids in F.load_trace_ids(shards).items()}
 
     tasks, methods = info["tasks"], info["methods"]
     wanted = set(sm.output.keys())        # rule figure_qualitative: the grid; rule figures: the others
@@ -51,7 +58,7 @@ with script_logging(sm.log[0], sm.threads):
         # one curve per optimisation, at the iteration numbers the restorations recorded
         "traces": lambda: F.optimisation_traces(
             F.load_traces(shards), steps=F.load_traces(shards, key="trace_step"),
-            upstream=sm.params.figures["upstream"], tasks=tasks, methods=methods,
+            upstream=sm.params.figures["upstream"], tasks=tasks, methods=methods, kinds=trace_kinds(),
             title=f"Measurement loss along each optimisation, {sub}"),
         "cs_mse": lambda: F.cs_mse_curve(per, methods=methods,
                                          title=f"Compressed sensing, Gaussian A: MSE vs m/n (IAGAN Fig. 2), {sub}"),

@@ -12,8 +12,12 @@ sm = snakemake  # noqa: F821
 
 with script_logging(sm.log[0], sm.threads):
     info = sm.params.info
-    aggs = T.aggregates_frame([json.loads(open(p).read()) for p in sm.input.aggs],
-                              [tuple(p) for p in sm.params.pairs])
+    jsons = [json.loads(open(p).read()) for p in sm.input.aggs]
+    pairs = [tuple(p) for p in sm.params.pairs]
+    # the papers test on real CelebA faces: their tables are compared with our real photos only
+    aggs = T.aggregates_frame(T.kind_aggregates(jsons, "real"), pairs)
+    in_range = T.kind_aggregates(jsons, "in_range")
+    in_frame = T.aggregates_frame(in_range) if in_range else None
     where = (f"Ours: experiment `{info['name']}` ({info['source']} data, {info['n_test']} test images, "
              f"{info['image_size']}px, seed {info['seed']}).")
     legend = ("'not run': no result of ours; 'n/a': the method does not apply to the task; "
@@ -25,26 +29,28 @@ with script_logging(sm.log[0], sm.threads):
     yeh, iagan = T.read_paper_csv(sm.input.yeh), T.read_paper_csv(sm.input.iagan)
     for table in sm.params.tables:
         if table == "yeh2018":
-            comp, metrics, paper = T.yeh_comparison(aggs, yeh, setting=setting), T.YEH_METRICS, yeh
+            comp = T.yeh_comparison(aggs, yeh, setting=setting, in_range=in_frame)
+            metrics, paper = T.YEH_METRICS, yeh
             title = "Yeh et al. (ICASSP 2018): SSIM / PSNR"
             conv = ("PSNR = mean of per-image PSNR (dB). The slides do not state the test-set size, so the "
                     "number of images is not compared. " + T.colorize_note(sm.params.colorize))
         else:
             k = table.removeprefix("iagan")
             comp = T.iagan_comparison(aggs, iagan, k, dataset=sm.params.dataset,
-                                      task_sigma=dict(sm.params.task_sigma), setting=setting)
+                                      task_sigma=dict(sm.params.task_sigma), setting=setting, in_range=in_frame)
             metrics, paper = T.IAGAN_METRICS, iagan
             title = (f"IAGAN (arXiv 1906.05284) Table {k}: PSNR / LPIPS" if k != "text" else
                      "IAGAN (arXiv 1906.05284), text: misaligned super-resolution, PSNR / LPIPS")
             conv = (f"PSNR = PSNR of the mean MSE (IAGAN's convention); ours fill the "
                     f"'{sm.params.dataset}' columns.")
-        note = f"Paper: {paper.attrs.get('note', '')} {where} {conv} {legend}"
+        note = f"Paper: {paper.attrs.get('note', '')} {where} {T.kinds_note(jsons)} {conv} {legend}"
         stem = Path(sm.output[f"{table}_md"]).with_suffix("")
         written = T.write_comparison(comp, metrics, stem, title, note, f"tab:{table}")
         assert all(str(written[ext]) == str(Path(sm.output[f"{table}_{ext}"])) for ext in written)
 
-    note = (where + " PSNR in dB with data range 1, as the mean of per-image PSNR and as the PSNR "
-            "of the mean MSE (IAGAN); SSIM: scikit-image, Gaussian window sigma 1.5; LPIPS: AlexNet "
-            "v0.1 (lower is better); ± = half-width of the 95% t interval.")
-    write_text_atomic(sm.output.results_html, T.results_html(aggs, title=f"All results: {info['name']}", note=note))
-    write_text_atomic(sm.output.results_csv, T.results_table(aggs).to_csv(index=False, float_format="%.6g"))
+    note = (f"{where} {T.kinds_note(jsons, paper=False)} PSNR in dB with data range 1, as the mean of per-image "
+            "PSNR and as the PSNR of the mean MSE (IAGAN); SSIM: scikit-image, Gaussian window sigma 1.5; LPIPS: "
+            "AlexNet v0.1 (lower is better); ± = half-width of the 95% t interval.")
+    write_text_atomic(sm.output.results_html, T.results_html(jsons, pairs, title=f"All results: {info['name']}",
+                                                             note=note))
+    write_text_atomic(sm.output.results_csv, T.results_table(jsons).to_csv(index=False, float_format="%.6g"))

@@ -342,3 +342,79 @@ def test_cs_mse_curve_plots_mean_mse_against_the_ratio():
     # one ratio only: the figure says what it needs instead of a misleading curve
     one = cs_mse_curve(df[df.task == "cs_gaussian_0.1"])
     assert any("two or more ratios" in t.get_text() for t in one.axes[0].texts)
+
+
+# ----------------------------------------------------------------------------- real photos and in-range faces
+@pytest.fixture(scope="module")
+def kinds_metrics():
+    """Per-image metrics of 6 real photos and 3 in-range faces (kind column), and
+    the aggregates per kind (faces column, with an 'all' row that is not drawn)."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for t in ["cs_gaussian_0.05", "cs_gaussian_0.1"]:
+        for m in ["csgm", "iagan"]:
+            for kind, n, level in (("real", 6, 20.0), ("in_range", 3, 27.0)):
+                for j in range(n):
+                    p = level + rng.normal()
+                    rows.append({"task": t, "method": m, "image_id": f"{kind}-{j}", "kind": kind, "psnr": p,
+                                 "mse": 10 ** (-p / 10), "lpips": rng.uniform(0.05, 0.5)})
+    per = pd.DataFrame(rows)
+    aggs = []
+    for (t, m, k), g in per.groupby(["task", "method", "kind"], sort=False):
+        aggs.append({"task": t, "method": m, "faces": {"real": "real", "in_range": "in-range"}[k],
+                     "psnr_mean": g.psnr.mean(), "lpips_mean": g.lpips.mean(), "psnr_ci95": 1.0, "lpips_ci95": 0.02})
+    for (t, m), g in per.groupby(["task", "method"], sort=False):
+        aggs.append({"task": t, "method": m, "faces": "all", "psnr_mean": g.psnr.mean(), "lpips_mean": g.lpips.mean()})
+    return per, pd.DataFrame(aggs)
+
+
+def test_perception_distortion_draws_in_range_means_hollow(kinds_metrics):
+    per, aggs = kinds_metrics
+    fig = F.perception_distortion(aggs, per_image=per)
+    ax = fig.axes[0]
+    means = [ln for ln in ax.get_lines() if ln.get_gid() in ("csgm", "iagan")]   # error-bar centres, not caps
+    hollow = [ln for ln in means if ln.get_markerfacecolor() in ("white", "w") or to_hex(ln.get_markerfacecolor())
+              == "#ffffff"]
+    assert len(means) == 8 and len(hollow) == 4          # 2 tasks x 2 methods x (real, in-range); 'all' not drawn
+    want = aggs[aggs.faces == "in-range"].psnr_mean.round(9).tolist()
+    assert sorted(float(ln.get_ydata()[0]) for ln in hollow) == pytest.approx(sorted(want))
+    labels = [t.get_text() for leg in _legends(ax) for t in leg.get_texts()]
+    assert "real photos" in labels and "in-range faces" in labels
+
+
+def test_psnr_distributions_draw_a_box_per_kind(kinds_metrics):
+    per, _ = kinds_metrics
+    fig = F.psnr_distributions(per)
+    gids = [p.get_gid() for ax in fig.axes for p in ax.patches]
+    assert sorted(gids) == sorted(f"{m}:{k}" for _ in range(2) for m in ("csgm", "iagan") for k in ("real", "in_range"))
+    assert "in-range faces" in fig._suptitle.get_text()
+    single = F.psnr_distributions(per[per.kind == "real"])
+    assert sorted(p.get_gid() for ax in single.axes for p in ax.patches) == ["csgm:real"] * 2 + ["iagan:real"] * 2
+    assert "in-range" not in single._suptitle.get_text()
+
+
+def test_cs_mse_curve_draws_in_range_faces_dashed(kinds_metrics):
+    per, _ = kinds_metrics
+    ax = F.cs_mse_curve(per, methods=["csgm", "iagan"]).axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert set(lines) == {f"{m}, {k}" for m in ("csgm", "iagan") for k in ("real photos", "in-range faces")}
+    assert lines["iagan, in-range faces"].get_linestyle() == "--" and lines["iagan, real photos"].get_linestyle() == "-"
+    want = per[(per.method == "iagan") & (per.kind == "in_range")].groupby("task")["mse"].mean().to_numpy()
+    np.testing.assert_allclose(lines["iagan, in-range faces"].get_ydata(), want)
+
+
+def test_traces_draw_one_median_per_kind(restore_dir):
+    traces = F.load_traces(restore_dir)
+    ids = F.load_trace_ids(restore_dir)
+    assert all(len(ids[k]) == len(traces[k]) for k in traces)
+    kinds = {k: ["in_range" if j % 2 else "real" for j in range(len(v))] for k, v in traces.items()}
+    fig = F.optimisation_traces(traces, steps=F.load_traces(restore_dir, key="trace_step"), tasks=TASKS,
+                                methods=GAN, kinds=kinds)
+    ax = _panels(fig)["sr4"]
+    medians = [ln for ln in ax.get_lines() if ln.get_linewidth() > 1.5]
+    assert len(medians) == 2 * 3                      # yeh, csgm, iagan: one per kind
+    assert sorted(ln.get_linestyle() for ln in medians) == ["-"] * 3 + ["--"] * 3
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[-2:] == ["real photos", "in-range faces"] and len(labels) == 3 + 2
+    with pytest.raises(ValueError, match="kinds for"):
+        F.optimisation_traces(traces, kinds={k: ["real"] for k in traces})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -349,3 +351,101 @@ def test_a_result_with_failed_images_is_never_a_normal_cell(yeh):
     assert '<td class="missing">failed (1 of 8 images)</td>' in html
     rows = T.summary_rows(aggs, [("inpaint_center32", "tv", True), ("sr4", "tv", True)])
     assert rows[0]["status"] == "1 failed" and rows[1]["status"] == "ok"
+
+
+# ----------------------------------------------------------------------------- real photos and in-range faces
+def _kinds_json(task, method, real, in_range=None, n_real=12, n_in=4):
+    """An evaluate JSON: pooled keys plus by_kind (real and, when given, in-range)."""
+    def one(v, n):
+        return {"n": n, "n_failed": 0, "psnr_mean": v[0], "psnr_of_mean_mse": v[0] - 0.2, "ssim_mean": v[1],
+                "lpips_mean": v[2]}
+    by = {"real": one(real, n_real)}
+    if in_range is not None:
+        by["in_range"] = one(in_range, n_in)
+    pooled = one(tuple(np.mean([b[k] for b in by.values()]) for k in ("psnr_mean", "ssim_mean", "lpips_mean")),
+                 sum(b["n"] for b in by.values()))
+    return {"task": task, "method": method, **pooled, "by_kind": by}
+
+
+KJSONS = [_kinds_json("sr4", "tv", (21.0, 0.70, 0.30), (24.0, 0.80, 0.20)),
+          _kinds_json("inpaint_center32", "tv", (22.0, 0.75, 0.20), (26.0, 0.85, 0.10))]
+KPAIRS = [("inpaint_center32", "tv", True), ("sr4", "tv", True), ("sr4", "bicubic", False)]
+
+
+def test_summary_has_a_row_per_kind_and_one_for_all():
+    rows = T.summary_rows(KJSONS, KPAIRS)
+    got = [(r["task"], r["method"], r.get("faces"), r.get("n")) for r in rows]
+    assert got == [("inpaint_center32", "tv", "real", 12), ("inpaint_center32", "tv", "in-range", 4),
+                   ("inpaint_center32", "tv", "all", 16), ("sr4", "tv", "real", 12), ("sr4", "tv", "in-range", 4),
+                   ("sr4", "tv", "all", 16), ("sr4", "bicubic", None, None)]
+    assert rows[0]["psnr_mean"] == 22.0 and rows[1]["psnr_mean"] == 26.0 and rows[2]["psnr_mean"] == 24.0
+    md = T.rows_to_markdown(rows)
+    assert "| sr4 | tv | ok | 4 | in-range | 24.00 ± — |" in md
+    assert "| sr4 | bicubic | n/a (method does not apply) |" in md
+    assert T.rows_to_csv(rows).splitlines()[0].split(",")[:5] == ["task", "method", "status", "n", "faces"]
+
+
+def test_summary_of_a_real_only_run_has_no_in_range_or_all_rows():
+    real_only = [_kinds_json("sr4", "tv", (21.0, 0.70, 0.30))]
+    rows = T.summary_rows(real_only, [("sr4", "tv", True)])
+    assert [r["faces"] for r in rows] == ["real"] and rows[0]["n"] == 12
+    old = T.summary_rows(AGGS[:1], [("inpaint_center32", "tv", True)])   # a JSON without by_kind: real
+    assert [r["faces"] for r in old] == ["real"] and "in-range" not in T.rows_to_markdown(old)
+    assert T.kinds_note(real_only, paper=False) == "Every test image is a real photo (n = 12)."
+    assert "in-range" not in T.kinds_note(real_only)
+
+
+def test_paper_tables_compare_the_real_photos_and_show_in_range_faces_apart(yeh):
+    real = T.aggregates_frame(T.kind_aggregates(KJSONS, "real"))
+    inr = T.aggregates_frame(T.kind_aggregates(KJSONS, "in_range"))
+    comp = T.yeh_comparison(real, yeh, in_range=inr)
+    r = _row(comp, method="tv", task="inpaint_center32", metric="psnr", faces="real")
+    assert r.ours == 22.0 and r["diff"] == pytest.approx(22.0 - 23.10) and r.n == 12
+    r = _row(comp, method="tv", task="inpaint_center32", metric="psnr", faces="in_range")
+    assert r.ours == 26.0 and math.isnan(r["diff"]) and r.n == 4
+    md = T.comparison_markdown(comp, T.YEH_METRICS)
+    lines = md.splitlines()
+    tv = lines.index(next(ln for ln in lines if ln.startswith("| TV | paper")))
+    assert lines[tv + 1].startswith("|  | ours, real photos (n=12) | 0.7500 / 22.00 |")
+    assert lines[tv + 2].startswith("|  | ours, real photos − paper | −0.0147 / −1.10 |")
+    assert lines[tv + 3].startswith("|  | ours, in-range faces (n=4) | 0.8500 / 26.00 |")
+    assert "in-range faces − paper" not in md
+    assert list(comp.columns) == T.COMPARISON_COLUMNS
+    # a real-only run: the table of before, no in-range rows, no kind in the labels
+    md = T.comparison_markdown(T.yeh_comparison(real, yeh, in_range=None), T.YEH_METRICS)
+    assert "in-range" not in md and "|  | ours (n=12) | 0.7500 / 22.00 |" in md
+
+
+def test_iagan_tables_take_the_real_photos_too(iagan):
+    js = [_kinds_json("sr4", "bicubic", (25.0, 0.8, 0.2), (28.0, 0.9, 0.1))]
+    comp = T.iagan_comparison(T.aggregates_frame(T.kind_aggregates(js, "real")), iagan, "2",
+                              in_range=T.aggregates_frame(T.kind_aggregates(js, "in_range")))
+    r = _row(comp, method="bicubic", task="sr4", metric="psnr", dataset="celeba", faces="real")
+    assert r.ours == pytest.approx(24.8) and r["diff"] == pytest.approx(24.8 - 26.50)
+    r = _row(comp, method="bicubic", task="sr4", metric="psnr", dataset="celeba", faces="in_range")
+    assert r.ours == pytest.approx(27.8) and math.isnan(r["diff"])
+
+
+def test_results_table_rows_per_kind():
+    df = T.results_table(KJSONS, KPAIRS)
+    assert list(df.columns[:4]) == ["task", "method", "faces", "status"]
+    got = list(zip(df.task, df.method, df.faces))
+    assert got[:3] == [("sr4", "tv", "real"), ("sr4", "tv", "in-range"), ("sr4", "tv", "all")]
+    html = T.results_html(KJSONS, KPAIRS)
+    assert html.count("<td>in-range</td>") == 2 and "<th>faces</th>" in html
+    real_only = T.results_table([_kinds_json("sr4", "tv", (21.0, 0.70, 0.30))])
+    assert list(real_only.faces) == ["real"]
+
+
+def test_summary_csv_is_one_row_per_pair_with_columns_per_kind():
+    rows, cols = T.summary_wide(T.summary_rows(KJSONS, KPAIRS))
+    assert [(r["task"], r["method"]) for r in rows] == [("inpaint_center32", "tv"), ("sr4", "tv"), ("sr4", "bicubic")]
+    r = rows[1]
+    assert (r["n"], r["psnr_mean"], r["real_n"], r["real_psnr_mean"], r["in_range_n"], r["in_range_psnr_mean"]) == \
+        (16, 22.5, 12, 21.0, 4, 24.0)
+    assert "faces" not in cols and cols[:4] == ["task", "method", "status", "n"] and "in_range_lpips_mean" in cols
+    back = pd.read_csv(io.StringIO(T.rows_to_csv(rows, cols)))
+    assert back.loc[1, "in_range_ssim_mean"] == 0.80 and back.loc[2, "status"] == "n/a (method does not apply)"
+    # real photos only: the pooled columns are the real ones, and there is no in-range column
+    rows, cols = T.summary_wide(T.summary_rows([_kinds_json("sr4", "tv", (21.0, 0.70, 0.30))], [("sr4", "tv", True)]))
+    assert rows[0]["n"] == rows[0]["real_n"] == 12 and not any(c.startswith("in_range") for c in cols)
