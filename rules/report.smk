@@ -23,13 +23,12 @@ PAPER_TABLE_TITLES = {
     "iagan4": "IAGAN Table 4 (deblurring)",
     "iagantext": "IAGAN text (misaligned super-resolution)",
 }
-# The figures, in two jobs that run side by side: the qualitative grid (one
-# panel per task x method, the slowest to draw) and the others.
-QUALITATIVE_FIGURES = ["qualitative"]
-FIGURES = ["perception_distortion", "psnr_distributions", "traces"]
+# The figures (one job each): the qualitative grid (one panel per task x method,
+# the slowest to draw) and the others.
+ALL_FIGURES = ["qualitative", "perception_distortion", "psnr_distributions", "traces"]
 # IAGAN Fig. 2 (MSE vs m/n) when the run has noiseless Gaussian CS at >= 2 ratios
 if len(cs_ratio_tasks(config["tasks"])) >= 2:
-    FIGURES.append("cs_mse")
+    ALL_FIGURES.append("cs_mse")
 
 
 rule effective_config:
@@ -84,82 +83,48 @@ rule tables:
         "../scripts/paper_tables.py"
 
 
-rule figure_qualitative:
-    """The qualitative grid (test images x tasks x methods), PNG (shown in the
-    report) and PDF."""
-    input:
-        data=f"{results_dir()}/data/test.npz",
-        corrupt=[f"{results_dir()}/corrupt/{t}/test.npz" for t in config["tasks"]],
-        shards=[p for t, m in evaluated_pairs() for p in shard_outputs(t, m)],
-        csvs=[metrics_csv(t, m) for t, m in evaluated_pairs()],
-        aggs=[metrics_json(t, m) for t, m in evaluated_pairs()],
-    output:
-        **{
-            f: report(
-                f"{results_dir()}/figures/{f}.png",
-                caption=f"../report/figure_{f}.rst",
-                category="Figures",
-                labels={"figure": f.replace("_", " ")},
-            )
-            for f in QUALITATIVE_FIGURES
-        },
-        **{f"{f}_pdf": f"{results_dir()}/figures/{f}.pdf" for f in QUALITATIVE_FIGURES},
-    log:
-        f"{results_dir()}/logs/report/figure_qualitative.log",
-    benchmark:
-        f"{results_dir()}/benchmarks/report/figure_qualitative.tsv"
-    conda:
-        "../envs/eval.yaml"
-    threads: 1
-    params:
-        info=report_params(),
-        figures=figure_params(),
-        pairs=pairs(),
-        evaluated=evaluated_pairs(),
-        k=QUALITATIVE_IMAGES,
-    script:
-        "../scripts/figures.py"
+# One job per figure (rule figure_<name>), so that the figures are drawn side by
+# side at the end of a run instead of one after another.
+for _fig in ALL_FIGURES:
 
-
-rule figures:
-    """The report's figures, each as PNG (shown in the report) and PDF."""
-    input:
-        data=f"{results_dir()}/data/test.npz",
-        corrupt=[f"{results_dir()}/corrupt/{t}/test.npz" for t in config["tasks"]],
-        shards=[p for t, m in evaluated_pairs() for p in shard_outputs(t, m)],
-        csvs=[metrics_csv(t, m) for t, m in evaluated_pairs()],
-        aggs=[metrics_json(t, m) for t, m in evaluated_pairs()],
-    output:
-        **{
-            f: report(
-                f"{results_dir()}/figures/{f}.png",
-                caption=f"../report/figure_{f}.rst",
-                category="Figures",
-                labels={"figure": f.replace("_", " ")},
-            )
-            for f in FIGURES
-        },
-        **{f"{f}_pdf": f"{results_dir()}/figures/{f}.pdf" for f in FIGURES},
-    log:
-        f"{results_dir()}/logs/report/figures.log",
-    benchmark:
-        f"{results_dir()}/benchmarks/report/figures.tsv"
-    conda:
-        "../envs/eval.yaml"
-    threads: 1
-    params:
-        info=report_params(),
-        figures=figure_params(),
-        pairs=pairs(),
-        evaluated=evaluated_pairs(),
-        k=QUALITATIVE_IMAGES,
-    script:
-        "../scripts/figures.py"
+    rule:
+        name:
+            f"figure_{_fig}"
+        input:
+            data=f"{results_dir()}/data/test.npz",
+            corrupt=[f"{results_dir()}/corrupt/{t}/test.npz" for t in config["tasks"]],
+            shards=[p for t, m in evaluated_pairs() for p in shard_outputs(t, m)],
+            csvs=[metrics_csv(t, m) for t, m in evaluated_pairs()],
+            aggs=[metrics_json(t, m) for t, m in evaluated_pairs()],
+        output:
+            **{
+                _fig: report(
+                    f"{results_dir()}/figures/{_fig}.png",
+                    caption=f"../report/figure_{_fig}.rst",
+                    category="Figures",
+                    labels={"figure": _fig.replace("_", " ")},
+                ),
+                f"{_fig}_pdf": f"{results_dir()}/figures/{_fig}.pdf",
+            },
+        log:
+            f"{results_dir()}/logs/report/figure_{_fig}.log",
+        benchmark:
+            f"{results_dir()}/benchmarks/report/figure_{_fig}.tsv"
+        conda:
+            "../envs/eval.yaml"
+        threads: 1
+        params:
+            info=report_params(),
+            figures=figure_params(),
+            pairs=pairs(),
+            evaluated=evaluated_pairs(),
+            k=QUALITATIVE_IMAGES,
+        script:
+            "../scripts/figures.py"
 
 
 EXTRA_FINAL_OUTPUTS += (
     list(rules.effective_config.output)
     + list(rules.tables.output)
-    + list(rules.figure_qualitative.output)
-    + list(rules.figures.output)
+    + [f for _f in ALL_FIGURES for f in getattr(rules, f"figure_{_f}").output]
 )

@@ -1,6 +1,5 @@
 """Snakemake script: the report figures (PNG + PDF).  Thin: plotting lives in ganrestore.figures."""
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -8,6 +7,7 @@ from collections import defaultdict
 import pandas as pd
 
 from ganrestore import figures as F
+from ganrestore.io import read_json
 from ganrestore.tables import faces_aggregates
 from ganrestore.logs import script_logging
 
@@ -32,14 +32,14 @@ with script_logging(sm.log[0], sm.threads):
     per = (pd.concat([pd.read_csv(p, dtype={"image_id": str}) for p in sm.input.csvs], ignore_index=True)
            if sm.input.csvs else None)
     # one record per (task, method, image kind): the figures draw real photos and in-range faces apart
-    aggs = pd.DataFrame(faces_aggregates([json.loads(open(p).read()) for p in sm.input.aggs]))
+    aggs = pd.DataFrame(faces_aggregates([read_json(p, "metrics JSON", "evaluate") for p in sm.input.aggs]))
     kind_of = dict(zip(per["image_id"], per["kind"])) if per is not None and "kind" in per else {}
 
     def trace_kinds():
         return {k: [kind_of.get(i, "real") for i in ids] for k, ids in F.load_trace_ids(shards).items()}
 
     tasks, methods = info["tasks"], info["methods"]
-    wanted = set(sm.output.keys())        # rule figure_qualitative: the grid; rule figures: the others
+    wanted = set(sm.output.keys())        # rule figure_<name>: that figure (PNG + PDF)
 
     def qualitative():
         d = F.load_qualitative(sm.input.data, dict(zip(tasks, sm.input.corrupt)), shards,

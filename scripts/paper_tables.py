@@ -1,18 +1,16 @@
 """Snakemake script: the papers' tables beside ours and the table of all our results.
 Thin: the layout lives in ganrestore.tables."""
-
-import json
 from pathlib import Path
 
 from ganrestore import tables as T
-from ganrestore.io import write_text_atomic
+from ganrestore.io import read_json, write_text_atomic
 from ganrestore.logs import script_logging
 
 sm = snakemake  # noqa: F821
 
 with script_logging(sm.log[0], sm.threads):
     info = sm.params.info
-    jsons = [json.loads(open(p).read()) for p in sm.input.aggs]
+    jsons = [read_json(p, "metrics JSON", "evaluate") for p in sm.input.aggs]
     pairs = [tuple(p) for p in sm.params.pairs]
     # the papers test on real CelebA faces: their tables are compared with our real photos only
     aggs = T.aggregates_frame(T.kind_aggregates(jsons, "real"), pairs)

@@ -77,7 +77,8 @@ def test_tiny_end_to_end_run_and_rerun_is_noop(tmp_path):
     per_image = [(rule, wc) for rule, wc in jobs if rule in ("restore", "evaluate", "corrupt")]
     assert per_image and all("method=tv" in wc for _, wc in per_image), per_image
     assert {"restore", "evaluate"} <= planned
-    assert planned <= {"restore", "evaluate", "summary", "tables", "figures", "figure_qualitative", "claims",
+    assert planned <= {"restore", "evaluate", "summary", "tables", "figure_qualitative", "figure_perception_distortion",
+                       "figure_psnr_distributions", "figure_traces", "figure_cs_mse", "claims",
                        "effective_config", "all"}, planned
 
 
