@@ -1,5 +1,6 @@
 """Snakemake script: the papers' tables beside ours and the table of all our results.
 Thin: the layout lives in ganrestore.tables."""
+
 from pathlib import Path
 
 from ganrestore import tables as T
