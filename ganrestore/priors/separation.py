@@ -58,23 +58,27 @@ def d_scores(D, x_gan: torch.Tensor, batch: int = 128) -> np.ndarray:
 
 
 def auc_summary(pos: np.ndarray, neg: np.ndarray, seed: int = 0, n_boot: int = 2000) -> dict:
-    """ROC AUC of ``pos`` (label 1) against ``neg`` (label 0), its bootstrap 95% interval, means, n."""
+    """ROC AUC of ``pos`` (label 1) against ``neg`` (label 0), its bootstrap 95% interval, means, SDs, n."""
     from sklearn.metrics import roc_auc_score
 
     pos, neg = np.asarray(pos, np.float64), np.asarray(neg, np.float64)
     out = {"n_pos": int(pos.size), "n_neg": int(neg.size),
            "mean_score_pos": float(pos.mean()) if pos.size else None,
-           "mean_score_neg": float(neg.mean()) if neg.size else None}
+           "mean_score_neg": float(neg.mean()) if neg.size else None,
+           "sd_score_pos": float(pos.std(ddof=1)) if pos.size > 1 else None,
+           "sd_score_neg": float(neg.std(ddof=1)) if neg.size > 1 else None}
     if not pos.size or not neg.size:
         out.update({"auc": None, "auc_ci95": None})
         return out
     y = np.r_[np.ones(pos.size), np.zeros(neg.size)]
     out["auc"] = float(roc_auc_score(y, np.r_[pos, neg]))
+    # bootstrap: a resample is a multiplicity vector per set, and its AUC is
+    # c_pos^T M c_neg / (n_pos n_neg) with M_ij = [pos_i > neg_j] + [pos_i = neg_j] / 2
+    M = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
     rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        p, n = rng.choice(pos, pos.size), rng.choice(neg, neg.size)
-        boots.append(roc_auc_score(y, np.r_[p, n]))
+    c_pos = rng.multinomial(pos.size, np.full(pos.size, 1.0 / pos.size), size=n_boot)
+    c_neg = rng.multinomial(neg.size, np.full(neg.size, 1.0 / neg.size), size=n_boot)
+    boots = ((c_pos @ M) * c_neg).sum(1) / (pos.size * neg.size)
     lo, hi = np.percentile(boots, [2.5, 97.5])
     out["auc_ci95"] = [float(lo), float(hi)]
     return out
