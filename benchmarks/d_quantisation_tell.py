@@ -71,7 +71,8 @@ def main(argv=None) -> dict:
         sep = discriminator_separation(P.D, P.G, held_out, None, n_fake=a.n_check, seed=4322)
         rows = list(csv.DictReader(open(run / "losses.csv")))
         report["runs"][name] = {"separation": sep, "last_log": rows[-1], "train_seconds": s["loop_seconds"]}
-        print(name, json.dumps({k: sep[k].get("auc") for k in ("quantisation", "teacher")}), flush=True)
+        print(name, json.dumps({"auc": {k: sep[k].get("auc") for k in ("quantisation", "teacher")},
+                                "rounding_paired_mean_diff": sep["quantisation"]["paired_mean_diff"]}), flush=True)
     write_json_atomic(out_dir / "report.json", report)
     return report
 

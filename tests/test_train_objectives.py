@@ -400,7 +400,7 @@ def test_dot_test_training_configs_train_each_objective(tmp_path, name):
     res, prior = f"results/{cfg['name']}", cfg["prior"]["checkpoint"]
     check = f"{res}/priors/{prior}_discriminator.json"
     e = env()
-    r = subprocess.run([SNAKEMAKE, "--cores", "1", "--configfile", rel, check], cwd=wd, capture_output=True,
+    r = subprocess.run([SNAKEMAKE, check, "--cores", "1", "--configfile", rel], cwd=wd, capture_output=True,
                        text=True, timeout=600, env=e)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     meta = json.loads((wd / res / "priors" / f"{prior}.json").read_text())
@@ -411,7 +411,10 @@ def test_dot_test_training_configs_train_each_objective(tmp_path, name):
     assert len(rows) == 1 + tr["steps"]
     out = json.loads((wd / check).read_text())
     sep = out["separation"]
-    assert sep["photos"]["n_pos"] == 1 and sep["teacher"]["n_pos"] == 256    # the .test split: one real face
+    import pandas as pd
+    man = pd.read_csv(wd / res / "data" / "manifest.csv")
+    n_real = int(((man.kind == "real") & man.split.isin(["test", "val"])).sum())
+    assert n_real >= 1 and sep["photos"]["n_pos"] == n_real and sep["teacher"]["n_pos"] == 256
     assert 0 <= sep["photos"]["auc"] <= 1 and 0 <= sep["teacher"]["auc"] <= 1
     if tr.get("freeze_g"):
         assert meta["G"]["source"] == TEACHER_SPEC and out["G_source"] == TEACHER_SPEC
@@ -433,3 +436,13 @@ def test_workflow_refuses_contradictory_training_settings_before_any_job(tmp_pat
     assert not out["bn_critic"]["ok"] and "prior.training: training setting 'd_norm'" in out["bn_critic"]["error"]
     assert not out["quantised_real"]["ok"] and "'quantise_fake'" in out["quantised_real"]["error"]
     assert out["ok_critic"]["ok"], out["ok_critic"]["error"]
+
+
+def test_paired_difference_against_numpy():
+    from ganrestore.priors.separation import paired_difference
+    d = np.random.default_rng(2).normal(0.3, 1.0, 200)
+    out = paired_difference(d, seed=0, n_boot=4000)
+    se = d.std(ddof=1) / np.sqrt(d.size)                       # normal-theory interval as the oracle
+    assert out["paired_mean_diff"] == pytest.approx(d.mean())
+    assert np.allclose(out["paired_diff_ci95"], [d.mean() - 1.96 * se, d.mean() + 1.96 * se], atol=0.25 * se)
+    assert out["frac_pairs_pos_higher"] == pytest.approx((d > 0).mean())
