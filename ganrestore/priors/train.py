@@ -197,8 +197,8 @@ class TrainConfig:
 
 
 def build_pair(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
-    """G and D of ``cfg.arch``, initialised (DCGAN or TF-slim initialisation; G = the teacher's
-    weights with ``init_g: teacher``, drawn after D's so that D's initialisation is the same), on the CPU."""
+    """G and D of ``cfg.arch``, initialised (DCGAN or TF-slim initialisation), on the CPU; with
+    ``init_g: teacher`` G is then replaced by the teacher, so D's initialisation is the same either way."""
     if cfg.arch == "began":
         G = BEGANGenerator(nz=cfg.nz, n=cfg.ngf, image_size=cfg.image_size)
         D = BEGANDiscriminator(n=cfg.ndf, nz=cfg.nz, image_size=cfg.image_size)
