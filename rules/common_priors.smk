@@ -70,10 +70,12 @@ def _prior_plan_facts():
 
     prior = config["prior"]
     if prior.get("train", False):
+        from ganrestore.priors.objectives import LOSSES
+
         tr = prior["training"]
         arch = tr.get("arch", "dcgan")
         return int(tr.get("image_size", 64)), (
-            "autoencoder" if arch == "began" else "logit"
+            "autoencoder" if arch == "began" else LOSSES.get(tr.get("loss", "ns"))
         )
     if prior_fetch_enabled():
         return None, None
@@ -92,9 +94,24 @@ def _prior_plan_facts():
         return None, None  # load_prior will name what is wrong with it
 
 
+def check_prior_training():
+    """With prior.train: true, refuse contradictory training settings before any job
+    (ganrestore.priors.train.TrainConfig names the key)."""
+    if not config["prior"].get("train", False):
+        return
+    from ganrestore.priors.train import TrainConfig
+
+    tr = {k: v for k, v in _training_params().items() if v is not None}
+    try:
+        TrainConfig.from_dict(tr)
+    except ValueError as e:
+        _config_error(f"prior.training: {e}")
+
+
 def check_prior_plan():
     """Stop before any job when the prior cannot serve the configured methods: its
     images are not image_size, or yeh / yeh_blend would get BEGAN's auto-encoder D."""
+    check_prior_training()
     if not any(get_method(m).needs_prior for m in config["methods"]):
         return
     size, d_kind = _prior_plan_facts()

@@ -15,9 +15,9 @@ CONFIG_PATHS.append(("prior.fetch.file", _prior_fetch_file, "file"))
 
 
 rule train_gan:
-    """Train a GAN prior (G + D): a DCGAN (BCE-with-logits, non-saturating G loss)
-    or a BEGAN (auto-encoder D, k_t equilibrium control), Adam.  Only requested
-    when prior.train is true."""
+    """Train a GAN prior (G + D): a DCGAN (non-saturating, WGAN-GP or RSGAN loss;
+    or D alone against the frozen teacher G) or a BEGAN (auto-encoder D, k_t
+    equilibrium control), Adam.  Only requested when prior.train is true."""
     input:
         unpack(_training_data_input),
     output:
@@ -69,11 +69,15 @@ if prior_fetch_enabled():
 
 rule prior_samples:
     """Sample grids of the prior and of the teacher generator (same seed), and
-    the discriminator check: mean D score on in-range teacher faces vs on G's samples.
+    the discriminator check: mean D score and ROC AUC of held-out teacher faces
+    and of the real photographs of the test and validation splits vs G's samples.
     """
     input:
         prior=f"{prior_checkpoint()}.json",
         weights=f"{prior_checkpoint()}.safetensors",
+        test=f"{results_dir()}/data/test.npz",
+        val=f"{results_dir()}/data/val.npz",
+        manifest=f"{results_dir()}/data/manifest.csv",
     output:
         prior_png=f"{results_dir()}/priors/{prior_name()}_samples.png",
         teacher_png=f"{results_dir()}/priors/teacher_samples.png",

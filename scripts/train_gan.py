@@ -6,8 +6,8 @@ the training folder; ``log`` receives the progress output.
 
 Command line (what a checkpoint's provenance ``regenerate`` field records)::
 
-    python scripts/train_gan.py --out results/priors_train/demo_dcgan32 \
-        --checkpoint ganrestore/priors/checkpoints/demo_dcgan32 --steps 5000 --data teacher ...
+    python scripts/train_gan.py --out results/priors_train/demo_teacher_d64 \
+        --checkpoint ganrestore/priors/checkpoints/demo_teacher_d64 --init-g teacher --freeze-g true ...
 """
 
 
@@ -20,6 +20,14 @@ import typing
 from ganrestore.priors.train import TrainConfig, train_gan
 
 
+def _bool(s: str) -> bool:
+    if s.lower() in ("true", "1", "yes"):
+        return True
+    if s.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
+
+
 def _parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="training folder (logs, grids, resume state)")
@@ -29,7 +37,7 @@ def _parse(argv=None):
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         t = hints[f.name]
-        conv = {int: int, float: float, str: str}.get(t)
+        conv = {bool: _bool, int: int, float: float, str: str}.get(t)
         if conv is None:  # Optional[...]
             conv = float if "float" in str(t) else int
         p.add_argument(f"--{f.name.replace('_', '-')}", type=conv, default=f.default)

