@@ -123,7 +123,7 @@ def run_restore(corrupt_path, task_name: str, method: str, cfg: dict, image_size
         upstream = load_restoration(upstream_path)
         if upstream.x_hat.shape[0] != len(ids):
             raise ValueError(f"upstream {upstream_path} has {upstream.x_hat.shape[0]} images, shard has {len(ids)}")
-    seeds = image_seeds(global_seed, task_name, ids, f"method:{method}")
+    seeds = image_seeds(global_seed, task_name, ids, f"method:{info.seed_name}")
     t0 = time.perf_counter()
     block = block_size(info, microbatch)
     res = run_method(info, y.to(dev), op, prior, dict(cfg), seeds, upstream=upstream, task=task,

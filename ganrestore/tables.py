@@ -207,6 +207,7 @@ PAPER_METHOD_ALIASES = {"naive_ifft": "input", "blurred": "input"}
 #: Display names of methods in rendered tables.
 METHOD_LABELS = {
     "tv": "TV", "lowrank": "Low-rank", "sparse": "Sparse", "yeh": "Yeh et al.",
+    "yeh_lambda0": "Yeh et al., λ = 0 (no D, no z prior)",
     "yeh_blend": "Yeh et al. + blending", "naive_ifft": "Naive IFFT", "blurred": "Blurred input",
     "bicubic": "Bicubic", "dip": "DIP", "csgm": "CSGM", "csgm_bp": "CSGM-BP", "iagan": "IAGAN",
     "iagan_bp": "IAGAN-BP", "input": "Input (A_input y)",

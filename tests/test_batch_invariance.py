@@ -37,7 +37,7 @@ TINY = {
     "input": {}, "bicubic": {},
     "tv": {"max_iter": 40}, "lowrank": {"max_iter": 30, "rank": 1, "outer_iter": 2},
     "sparse": {"n_iter": 2, "sparsity": 3},
-    "yeh": {"iterations": 12, "restarts": 2}, "yeh_blend": {},
+    "yeh": {"iterations": 12, "restarts": 2}, "yeh_blend": {}, "yeh_lambda0": {"iterations": 12, "restarts": 2},
     "csgm": {"iterations": 12, "restarts": 2}, "csgm_bp": {},
     "iagan": {"iterations": 10}, "iagan_bp": {},
     "dip": {"iterations": 6, "skip_n33d": 8, "skip_n33u": 8, "skip_n11": 2},
@@ -125,7 +125,7 @@ def test_every_registered_method_is_covered():
 
 #: methods whose rows are independent by construction at any block (their auto block
 #: may still be 1 because batching does not pay on a CPU): checked at a forced block too
-ROW_WISE = {"input", "bicubic", "tv", "yeh", "yeh_blend", "csgm", "csgm_bp", "iagan", "iagan_bp", "dip", "cgan"}
+ROW_WISE = {"input", "bicubic", "tv", "yeh", "yeh_lambda0", "yeh_blend", "csgm", "csgm_bp", "iagan", "iagan_bp", "dip", "cgan"}
 
 
 def _split(prior, n, seed):

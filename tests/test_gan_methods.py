@@ -22,7 +22,7 @@ import torch
 from scipy.signal import convolve2d
 
 from ganrestore import blending
-from ganrestore.methods import Restoration, get_method
+from ganrestore.methods import Restoration, get_method, run_method
 from ganrestore.methods.gan_core import BestKeeper, initial_latents
 from ganrestore.methods.gan_iagan import BatchedGenerator
 from ganrestore.metrics import psnr
@@ -388,3 +388,27 @@ def test_poisson_blend_properties():
     # g = x reproduces x; a constant colour shift of g is removed (gradients only)
     assert torch.allclose(blending.poisson_blend(x * m, x, m), x, atol=1e-5)
     assert torch.allclose(blending.poisson_blend(x * m, x + 0.1, m), x, atol=1e-5)
+
+
+def test_yeh_lambda0_is_yeh_without_the_prior_term_from_yehs_start():
+    """The ablation row: yeh_lambda0 = yeh with lambda = 0, bitwise, and it takes
+    yeh's per-image seeds in the workflow (so the paired difference is the prior
+    term's effect, not another initialisation); a nonzero lambda is refused."""
+    from ganrestore.methods import get_method
+
+    torch.manual_seed(3)
+    prior = Prior(G=calibrated_generator(), D=Discriminator(ndf=8).eval())
+    task = make_task("sr4", 64)
+    with torch.no_grad():
+        x = to_unit(prior.G(torch.randn(2, 100))).flip(-1)
+    y = corrupt(x, task, ["a", "b"], 0)
+    cfg = {"iterations": 8, "restarts": 1}
+    ab = run_method("yeh_lambda0", y, task.op, prior, cfg, [5, 6], task=task)
+    ref = run_method("yeh", y, task.op, prior, dict(cfg, **{"lambda": 0.0}), [5, 6], task=task)
+    full = run_method("yeh", y, task.op, prior, cfg, [5, 6], task=task)
+    assert torch.equal(ab.x_hat, ref.x_hat)
+    assert not torch.equal(ab.x_hat, full.x_hat)          # the prior term does move the search
+    assert not ab.diagnostics["d_prior_used"].any() and full.diagnostics["d_prior_used"].all()
+    assert get_method("yeh_lambda0").seed_name == "yeh"
+    with pytest.raises(ValueError, match="lambda = 0"):
+        run_method("yeh_lambda0", y, task.op, prior, dict(cfg, **{"lambda": 0.1}), [5, 6], task=task)

@@ -73,6 +73,14 @@ class MethodInfo:
     # images per call under ``microbatch: auto``: > 1 where the method's batched path
     # computes rows independently and is faster on a CPU (benchmarks/bench_gan.py)
     block: int = 1
+    # the method whose per-image seeds (initialisation) this one shares: an ablation
+    # of a method starts where that method starts, so a paired difference isolates
+    # the ablated term (None: its own name)
+    seeds_of: str | None = None
+
+    @property
+    def seed_name(self) -> str:
+        return self.seeds_of or self.name
 
     def applies_to(self, task) -> bool:
         return True if self.applies is None else bool(self.applies(task))

@@ -23,6 +23,11 @@ Yeh et al. (CVPR 2017) for inpainting and ``W = 1`` otherwise.  ``x_hat =
 G(z_hat)``.  ``d_prior: code`` uses the official code's generator loss
 ``-log D(G(z))`` instead.
 
+``yeh_lambda0`` - ``yeh`` with ``lambda = 0``, the ablation of the prior term
+(the data term alone; D is not evaluated), from the same per-image
+initialisation as ``yeh`` (its seeds), so that the paired difference of the two
+is the effect of the discriminator and z-prior terms.
+
 ``yeh_blend`` - ``yeh`` followed by the blending step of the paper: Poisson
 blending into the observed pixels for inpainting, the HSV blend (hue and
 saturation from G, value from the grey input) for colourisation.  **For the
@@ -353,6 +358,18 @@ def restore_yeh(y, op, prior, cfg, seeds, upstream=None, task=None):
               "trace_step": _trace_steps_array(B, r.iterations, int(p["trace_every"]))}
     return _finish(to_unit(r.x_gan), y, op, r.__dict__, r.seconds / B, extras, r.seconds / B,
                    d_prior_used=np.full(B, use_d))
+
+
+@register("yeh_lambda0", needs_prior=True, gpu=True, block=8, seeds_of="yeh")
+def restore_yeh_lambda0(y, op, prior, cfg, seeds, upstream=None, task=None):
+    """Yeh et al. with lambda = 0: the ablation of the prior term (data term alone, no D, no z prior)."""
+    p = dict(cfg or {})
+    if p.get("lambda", 0.0) not in (0, 0.0):
+        raise ValueError(f"yeh_lambda0 runs with lambda = 0 (got lambda = {p['lambda']}); use yeh for other values")
+    p["lambda"] = 0.0
+    res = restore_yeh(y, op, prior, p, seeds, upstream=upstream, task=task)
+    res.diagnostics["lambda"] = np.zeros(y.shape[0])
+    return res
 
 
 @register("yeh_blend", needs_prior=True, upstream="yeh")
