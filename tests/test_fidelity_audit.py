@@ -1,0 +1,65 @@
+"""The fidelity audit (issue 25): settings read against the official codes.
+
+Oracles: objectives computed directly as the official code writes them (csgm's
+``src/celebA_estimators.py``), the official scripts' argparse defaults
+(moodoki/semantic_image_inpainting), independent re-implementations of the
+operators' alternatives (scipy.ndimage for the blur boundaries, numpy FFTs for
+the Fourier readings).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ganrestore.methods.gan import csgm_z_prior_weight, measurements_per_image
+from ganrestore.priors import to_unit
+from ganrestore.tasks import make_task
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# -- item 6: csgm's "+Reg" weight -------------------------------------------------------
+
+@pytest.mark.parametrize("task_name", ["cs_gaussian_0.1", "sr4", "inpaint_center32"])
+def test_csgm_z_prior_conversion_matches_csgm_objective(task_name):
+    """csgm's objective, written as its code does (mean over the m measurements of
+    the squared residual of [-1, 1] images, + w ||z||^2), is (4/m) times ours with
+    the converted weight w m / 4, for any z and image: the same minimisers."""
+    from test_gan_methods import calibrated_generator
+
+    G = calibrated_generator(ngf=8)
+    task = make_task(task_name, 64, seed=3)
+    op = task.op
+    g = torch.Generator().manual_seed(0)
+    x_true = torch.rand(2, 3, 64, 64, generator=g)
+    y = op.A(x_true)
+    z = torch.randn(2, 100, generator=g)
+    w = 0.001
+    with torch.no_grad():
+        x_gan = G(z)                                            # [-1, 1]
+        # csgm: A acts on [-1, 1] images, y too (y' = A(2 x - 1)); measurements only
+        y_pm = op.A(2 * x_true - 1)
+        r_pm = op.A(x_gan) - y_pm
+        mask = None if op.is_identity else op.pixel_mask()
+        if mask is not None:
+            r_pm = r_pm[:, :, mask > 0]                          # the observed pixels are the measurements
+        r_pm = r_pm.flatten(1)
+        m = r_pm.shape[1]
+        csgm = (r_pm ** 2).mean(1) + w * (z ** 2).sum(1)
+        # ours: sum in [0, 1] units + the converted weight
+        assert measurements_per_image(op, y) == m
+        w_ours = csgm_z_prior_weight(w, "csgm", measurements_per_image(op, y))
+        ours = (op.A(to_unit(x_gan)) - y).flatten(1).pow(2).sum(1) + w_ours * (z ** 2).sum(1)
+    np.testing.assert_allclose((4.0 / m) * ours.numpy(), csgm.numpy(), rtol=1e-4)
+    assert abs(w_ours - w * m / 4) < 1e-12
+    assert csgm_z_prior_weight(w, "ours", m) == w
+    with pytest.raises(ValueError, match="z_prior_units"):
+        csgm_z_prior_weight(w, "mean", m)
