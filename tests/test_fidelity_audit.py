@@ -63,3 +63,53 @@ def test_csgm_z_prior_conversion_matches_csgm_objective(task_name):
     assert csgm_z_prior_weight(w, "ours", m) == w
     with pytest.raises(ValueError, match="z_prior_units"):
         csgm_z_prior_weight(w, "mean", m)
+
+
+# -- item 4: Yeh's two official inpainting profiles -------------------------------------
+
+#: the argparse defaults of moodoki/semantic_image_inpainting (commit 83bcb87), as printed
+#: by ``grep add_argument`` on each script: (lr, lambda_p, nIter); runall.sh passes
+#: --nIter 1000 to the four scripts it runs and runs no inpainting.
+OFFICIAL_SCRIPTS = {
+    "src/inpaint_test.py": (0.01, 0.1, 1000),
+    "src/inpaint.py": (0.0003, 0.2, 3000),
+    "src/colorize.py": (0.01, 0.1, 1000),
+    "src/superres.py": (0.0001, 0.01, 1000),
+    "src/denoising.py": (0.0001, 0.03, 1000),
+    "src/quantize.py": (0.0001, 0.001, 1000),
+}
+
+
+@pytest.mark.parametrize("profile", ["official", "official_inpaint_py"])
+def test_yeh_profiles_cite_the_script_whose_defaults_they_use(profile):
+    from ganrestore.official import YEH_PROFILES
+
+    table, sources = YEH_PROFILES[profile]
+    assert set(table) == set(sources) == {"inpaint", "colorize", "sr", "denoise", "quantize"}
+    for fam, src in sources.items():
+        lr, lam_p, n = OFFICIAL_SCRIPTS[src]
+        s = table[fam]
+        assert s["lr"] == pytest.approx(lr) and s["lambda"] == pytest.approx(lam_p / 64), (fam, src)
+        assert s["iterations"] == n and s["optimizer"] == "momentum" and s["momentum"] == 0.9
+    assert sources["inpaint"] == {"official": "src/inpaint_test.py", "official_inpaint_py": "src/inpaint.py"}[profile]
+
+
+def test_yeh_profile_of_names_what_ran():
+    from ganrestore.configcheck import expand_profiles
+    from ganrestore.official import yeh_profile_of
+    from ganrestore.pipeline import method_config
+
+    cfg = {"tasks": ["inpaint_center32_official", "sr4_official", "sr4"],
+           "method_params": {"yeh": {"iterations": 150, "per_task": {
+               "inpaint_center32_official": {"profile": "official_inpaint_py", "iterations": 100},
+               "sr4_official": {"profile": "official"}}}}}
+    expand_profiles(cfg)
+    mp = cfg["method_params"]
+    inp = method_config(mp, "yeh", "inpaint_center32_official")
+    assert inp["lr"] == pytest.approx(3e-4) and inp["lambda"] == pytest.approx(0.2 / 64)
+    got = yeh_profile_of(inp, "inpaint")
+    assert got == {"profile": "official_inpaint_py", "source": "src/inpaint.py", "differs": {"iterations": [3000, 100]}}
+    assert yeh_profile_of(method_config(mp, "yeh", "sr4_official"), "sr")["source"] == "src/superres.py"
+    assert yeh_profile_of(method_config(mp, "yeh", "sr4"), "sr") is None          # the slides' Adam defaults
+    off = dict(inp, lr=0.01, **{"lambda": 0.1 / 64})
+    assert yeh_profile_of(off, "inpaint")["profile"] == "official"
