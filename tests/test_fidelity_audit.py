@@ -113,3 +113,82 @@ def test_yeh_profile_of_names_what_ran():
     assert yeh_profile_of(method_config(mp, "yeh", "sr4"), "sr") is None          # the slides' Adam defaults
     off = dict(inp, lr=0.01, **{"lambda": 0.1 / 64})
     assert yeh_profile_of(off, "inpaint")["profile"] == "official"
+
+
+# -- item 5: unstated choices as options ------------------------------------------------
+
+def test_task_options_default_to_todays_tasks_and_are_recorded():
+    from ganrestore.tasks import TASK_OPTIONS
+
+    assert TASK_OPTIONS == {"blur_boundary": "circular", "misaligned_shift": None}
+    for name in ("deblur_uniform9_noise0.0392", "sr4_misaligned", "cs_fourier_0.3", "sr4"):
+        assert make_task(name, 64, 1).spec() == make_task(name, 64, 1, {}).spec() == \
+            make_task(name, 64, 1, dict(TASK_OPTIONS)).spec()
+    assert make_task("sr4_misaligned", 128).extra["shift"] == 8 and make_task("sr4_misaligned", 64).extra["shift"] == 4
+    t = make_task("sr4_misaligned", 64, options={"misaligned_shift": 2})
+    assert t.spec()["shift"] == 2
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(t.clean(x)[..., 2:, :], x[..., :-2, :])
+    b = make_task("deblur_uniform9", 64, options={"blur_boundary": "zero"})
+    assert b.spec()["operator"]["boundary"] == "zero"
+    # tasks that do not read an option ignore it
+    assert make_task("sr4", 64, options={"blur_boundary": "reflect"}).spec() == make_task("sr4", 64).spec()
+    with pytest.raises(ValueError, match="task_options.blur_boundary"):
+        make_task("deblur_uniform9", 64, options={"blur_boundary": "mirror"})
+    with pytest.raises(ValueError, match="task_options.misaligned_shift"):
+        make_task("sr4_misaligned", 64, options={"misaligned_shift": 64})
+    with pytest.raises(ValueError, match="task_options.shift"):
+        make_task("sr4", 64, options={"shift": 3})
+
+
+def test_stages_build_the_task_with_the_options(tmp_path):
+    """corrupt -> restore (input) -> evaluate with a misaligned shift and a blur boundary:
+    the artifacts record them, the observation is the option's, and evaluation
+    compares with the option's ground truth (the 'input' of a deblur task scores
+    the PSNR of the blurred image computed here directly)."""
+    from scipy.ndimage import uniform_filter
+
+    from ganrestore import io, pipeline
+    from ganrestore.metrics import psnr
+
+    g = np.random.default_rng(0)
+    imgs = (g.random((2, 64, 64, 3)) * 255).astype(np.uint8)
+    split = tmp_path / "test.npz"
+    pipeline.write_split(split, imgs, ["a", "b"], {})
+    opts = {"blur_boundary": "reflect", "misaligned_shift": 3}
+    for task in ("deblur_uniform9", "sr4_misaligned"):
+        c, r = tmp_path / f"{task}_c.npz", tmp_path / f"{task}_r.npz"
+        pipeline.run_corrupt(split, task, 64, 0, c, task_options=opts)
+        meta = io.load_artifact(c)
+        pipeline.run_restore(c, task, "input", {}, 64, 0, 0, 2, r, task_options=opts)
+        agg = pipeline.run_evaluate(split, [r], task, "input", tmp_path / f"{task}.csv", tmp_path / f"{task}.json",
+                                    task_options=opts, ssim_window="uniform7")
+        x = torch.from_numpy(imgs).permute(0, 3, 1, 2).double() / 255
+        if task.startswith("deblur"):
+            blurred = torch.from_numpy(uniform_filter(x.numpy(), size=(1, 1, 9, 9), mode="reflect"))
+            np.testing.assert_allclose(meta["y"], blurred.numpy(), atol=1e-5)
+            want = psnr(blurred.clamp(0, 1), x)
+        else:
+            truth = torch.cat([x[..., :1, :].expand(-1, -1, 3, -1), x[..., :-3, :]], dim=-2)
+            want = psnr(make_task(task, 64).op.A_input(torch.from_numpy(meta["y"])).clamp(0, 1).double(), truth)
+        assert agg["psnr_mean"] == pytest.approx(float(np.mean(want)), abs=1e-3)
+        assert agg["ssim_window"] == "uniform7"
+
+
+def test_ssim_windows():
+    from skimage.metrics import structural_similarity
+
+    from ganrestore.metrics import SSIM_WINDOWS, ssim
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 32, 32, generator=g)
+    xh = (x + 0.1 * torch.randn(2, 3, 32, 32, generator=g)).clamp(0, 1)
+    a, b = xh.numpy().transpose(0, 2, 3, 1).astype(np.float64), x.numpy().transpose(0, 2, 3, 1).astype(np.float64)
+    default = [structural_similarity(bi, ai, channel_axis=-1, data_range=1.0) for ai, bi in zip(a, b)]
+    np.testing.assert_allclose(ssim(xh, x, window="uniform7"), default, rtol=1e-12)       # scikit-image's default
+    wang = [structural_similarity(bi, ai, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                  use_sample_covariance=False) for ai, bi in zip(a, b)]
+    np.testing.assert_allclose(ssim(xh, x), wang, rtol=1e-12)
+    assert set(SSIM_WINDOWS) == {"gaussian11", "uniform7"}
+    with pytest.raises(ValueError, match="ssim window"):
+        ssim(xh, x, window="box8")
