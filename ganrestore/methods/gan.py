@@ -90,7 +90,11 @@ the CPU demo within minutes.  Sources:
   best final loss.
 * IAGAN paper: IA stage Adam lr 1e-4 for z and theta (BEGAN; 1e-4 / 1e-3 for
   PGGAN), 600 iterations for CS, 500 for SR (BEGAN), half when noisy (``iterations: null``
-  takes these per family); the kept iterate has the minimal objective.
+  takes these per family); the kept iterate has the minimal objective.  With a
+  PGAN prior, theta is by default what the official code adapts, ptrblck's
+  parameterisation (weight, per-layer gain, unscaled bias:
+  :func:`ganrestore.priors.pgan.official_parameterisation`); ``pgan_parameterisation:
+  zoo`` adapts pytorch_GAN_zoo's (weight, bias scaled by the He constant, no gain).
 * Back-projection (``csgm_bp``, ``iagan_bp``) applies to noiseless tasks only
   (IAGAN does not apply it when there is noise; the tables print n/a).
 """
@@ -123,7 +127,7 @@ PAPER = {
              "optimizer": "adam", "lr_schedule": "constant", "trace_every": 10},
     "csgm_bp": {"clip": True},
     "iagan": {"lr_z": 1e-4, "lr_theta": 1e-4, "iterations": None, "halve_if_noisy": True,
-              "batched_mode": "auto", "trace_every": 10},
+              "batched_mode": "auto", "trace_every": 10, "pgan_parameterisation": "official"},
     "iagan_bp": {"clip": True},
 }
 
@@ -321,6 +325,7 @@ def restore_iagan(y, op, prior, cfg, seeds, upstream=None, task=None):
         iters = iters // 2
     z0 = torch.as_tensor(np.asarray(upstream.extras["z"]), dtype=torch.float32, device=dev)
     skip = torch.as_tensor(np.asarray(upstream.diagnostics["diverged"], bool)) | ~torch.isfinite(z0).all(1).cpu()
+    G, param_kind = _ia_parameterisation(G, p["pgan_parameterisation"])
     r = image_adaptive(G, z0, y, op, iterations=iters, lr_z=float(p["lr_z"]),
                        lr_theta=float(p["lr_theta"]), trace_every=int(p["trace_every"]), skip=skip,
                        mode=p["batched_mode"])
@@ -328,7 +333,24 @@ def restore_iagan(y, op, prior, cfg, seeds, upstream=None, task=None):
               "trace_step": _trace_steps_array(B, r.iterations, int(p["trace_every"]))}
     sec = r.seconds / B
     return _finish(to_unit(r.x_gan), y, op, r.__dict__, _upstream_seconds(upstream, B) + sec, extras, sec,
-                   noisy_halved=np.full(B, noisy and bool(p["halve_if_noisy"])))
+                   noisy_halved=np.full(B, noisy and bool(p["halve_if_noisy"])),
+                   parameterisation=np.full(B, param_kind))
+
+
+def _ia_parameterisation(G, kind: str):
+    """The generator whose parameters the IA stage adapts, and its label: for a
+    PGAN, ``official`` = :func:`~ganrestore.priors.pgan.official_parameterisation`
+    (IAGAN's ptrblck model: weight, per-layer gain, unscaled bias), ``zoo`` =
+    pytorch_GAN_zoo's equalized layers as converted; other generators have one
+    parameterisation ('native')."""
+    from ..priors.pgan import PGAN_PARAMETERISATIONS, PGANGenerator, official_parameterisation
+
+    if kind not in PGAN_PARAMETERISATIONS:
+        raise ValueError(f"iagan: pgan_parameterisation must be one of {', '.join(PGAN_PARAMETERISATIONS)}, "
+                         f"got {kind!r}")
+    if not isinstance(G, PGANGenerator):
+        return G, "native"
+    return (official_parameterisation(G), "official") if kind == "official" else (G, "zoo")
 
 
 # -- Yeh et al. ----------------------------------------------------------------
