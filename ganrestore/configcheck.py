@@ -376,9 +376,9 @@ __all__ = ["ConfigError", "check_blocks", "check_bounds", "check_config", "check
 
 def _profiles() -> dict:
     """method -> profile name -> task family -> settings."""
-    from .official import YEH_OFFICIAL
+    from .official import YEH_PROFILES
 
-    return {"yeh": {"official": YEH_OFFICIAL}}
+    return {"yeh": {name: table for name, (table, _sources) in YEH_PROFILES.items()}}
 
 
 def expand_profiles(config: dict) -> list[str]:

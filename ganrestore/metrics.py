@@ -1,10 +1,16 @@
 """Per-image image-quality metrics and their aggregation.
 
-PSNR with ``data_range=1``; SSIM from scikit-image with the Wang et al.
-settings (``gaussian_weights=True, sigma=1.5, use_sample_covariance=False``) on
-colour images (mean over channels); MSE.  Aggregates report mean, std and a
-95% confidence interval, and PSNR both as the mean of per-image PSNR and as the
-PSNR of the mean MSE (the IAGAN convention).
+PSNR with ``data_range=1``; SSIM from scikit-image on colour images (mean over
+channels), its window one of :data:`SSIM_WINDOWS` (config
+``evaluation.ssim_window``): ``gaussian11``, Wang et al. 2004's 11 x 11 Gaussian,
+sigma 1.5, population covariances (the default), or ``uniform7``,
+scikit-image's own default 7 x 7 uniform window with sample covariances; Yeh et
+al.'s slides name neither, and the choice moves their SSIM cells by up to about
+0.02 (:func:`ganrestore.fidelity.sensitivity_rows`); MSE.  Aggregates report
+mean, std and a 95% confidence interval, and PSNR both as the mean of
+per-image PSNR (``psnr_mean``) and as the PSNR of the mean MSE
+(``psnr_of_mean_mse``, the IAGAN convention); which one a table shows is the
+table's choice (config ``evaluation.yeh_psnr``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,11 @@ import numpy as np
 # cost ~1 s of start-up, which a job that never computes a metric should not pay.
 
 SSIM_KW = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0)
+#: SSIM windows (scikit-image keyword sets): Wang et al.'s Gaussian (default), scikit-image's default
+SSIM_WINDOWS = {"gaussian11": SSIM_KW,
+                "uniform7": dict(gaussian_weights=False, win_size=7, use_sample_covariance=True, data_range=1.0)}
+#: per-image PSNR averages a table may show (aggregate JSON keys)
+PSNR_AVERAGES = {"mean": "psnr_mean", "mean_mse": "psnr_of_mean_mse"}
 
 
 def _hwc(x) -> np.ndarray:
@@ -37,12 +48,15 @@ def psnr(x_hat, x) -> np.ndarray:
     return np.array([peak_signal_noise_ratio(bi, ai, data_range=1.0) for ai, bi in zip(a, b)])
 
 
-def ssim(x_hat, x) -> np.ndarray:
-    """Per-image SSIM (scikit-image, Wang et al. settings, channel mean)."""
+def ssim(x_hat, x, window: str = "gaussian11") -> np.ndarray:
+    """Per-image SSIM (scikit-image, channel mean) with one of :data:`SSIM_WINDOWS`."""
     from skimage.metrics import structural_similarity
 
+    if window not in SSIM_WINDOWS:
+        raise ValueError(f"ssim window {window!r} is not one of {', '.join(SSIM_WINDOWS)}")
+    kw = SSIM_WINDOWS[window]
     a, b = _hwc(x_hat), _hwc(x)
-    return np.array([structural_similarity(bi, ai, channel_axis=-1, **SSIM_KW) for ai, bi in zip(a, b)])
+    return np.array([structural_similarity(bi, ai, channel_axis=-1, **kw) for ai, bi in zip(a, b)])
 
 
 def psnr_of_mean_mse(mses) -> float:

@@ -44,10 +44,28 @@ The optimiser settings of the same scripts are the ``official`` profile of
 ``yeh`` (:data:`YEH_OFFICIAL`, ``method_params.yeh.profile: official`` in a
 config): Nesterov momentum 0.9 (``model_base.py`` ``backprop_to_input``), z
 clipped to [-1, 1] after each step, the DCGAN generator loss ``-log D(G(z))``
-averaged over the batch of 64 as the prior (``lambda_p / 64`` per image, no
-latent prior), 1000 iterations, lr and ``lambda_p`` per task from the scripts'
-defaults.  Not reproduced: the official code does not clip its initial z
-(drawn from N(0, I)); ours is clipped from the start when ``z_clip`` is set.
+(``model_base.py`` ``build_restore_graph``: ``perceptual_loss = gl``) averaged
+over the batch of 64 as the prior (``lambda_p / 64`` per image, no latent
+prior), 1000 iterations, lr and ``lambda_p`` per task from the scripts'
+argparse defaults: ``src/colorize.py`` 0.01 / 0.1, ``src/superres.py`` 1e-4 /
+0.01, ``src/denoising.py`` 1e-4 / 0.03, ``src/quantize.py`` 1e-4 / 0.001, each
+run by ``runall.sh`` with ``--nIter 1000 --blend``.  ``runall.sh`` runs no
+inpainting, and the repository has two inpainting scripts:
+
+* ``src/inpaint_test.py`` (defaults lr 0.01, ``lambda_p`` 0.1, ``nIter``
+  1000): the ``official`` profile's inpainting row.  That script drives
+  ``model_inpaint_test.py``, whose prior is a modified term
+  ``(gl + log(1 - exp(gl))) p(z)``; the profile keeps ``model_base.py``'s
+  ``gl`` (``d_prior: code``) with the script's numbers.
+* ``src/inpaint.py`` (defaults lr 3e-4, ``lambda_p`` 0.2, ``nIter`` 3000; the
+  CVPR 2017 application, ``model_inpaint.py`` on ``model_base.py``'s loss):
+  the ``official_inpaint_py`` profile, identical to ``official`` for the other
+  four families.
+
+:func:`yeh_profile_of` says which of the two a run's settings are (the Yeh
+table names it).  Not reproduced: the official code does not clip its
+initial z (drawn from N(0, I)); ours is clipped from the start when
+``z_clip`` is set.
 """
 
 from __future__ import annotations
@@ -66,12 +84,57 @@ _OFFICIAL_COMMON = {"optimizer": "momentum", "momentum": 0.9, "z_clip": 1.0, "d_
                     "z_prior": False, "iterations": 1000, "restarts": 1, "p": 1, "weighted_mask": True,
                     "mask_window": 15, "lr_schedule": "constant"}
 YEH_OFFICIAL = {
-    "inpaint": {**_OFFICIAL_COMMON, "lr": 0.01, "lambda": 0.1 / 64},
-    "colorize": {**_OFFICIAL_COMMON, "lr": 0.01, "lambda": 0.1 / 64},
-    "sr": {**_OFFICIAL_COMMON, "lr": 1e-4, "lambda": 0.01 / 64},
-    "denoise": {**_OFFICIAL_COMMON, "lr": 1e-4, "lambda": 0.03 / 64},
-    "quantize": {**_OFFICIAL_COMMON, "lr": 1e-4, "lambda": 0.001 / 64},
+    "inpaint": {**_OFFICIAL_COMMON, "lr": 0.01, "lambda": 0.1 / 64},          # src/inpaint_test.py
+    "colorize": {**_OFFICIAL_COMMON, "lr": 0.01, "lambda": 0.1 / 64},         # src/colorize.py
+    "sr": {**_OFFICIAL_COMMON, "lr": 1e-4, "lambda": 0.01 / 64},              # src/superres.py
+    "denoise": {**_OFFICIAL_COMMON, "lr": 1e-4, "lambda": 0.03 / 64},         # src/denoising.py
+    "quantize": {**_OFFICIAL_COMMON, "lr": 1e-4, "lambda": 0.001 / 64},       # src/quantize.py
 }
+#: The same, but inpainting as src/inpaint.py's defaults set it (lr 3e-4, lambda_p 0.2, nIter 3000)
+YEH_OFFICIAL_INPAINT_PY = {
+    **YEH_OFFICIAL,
+    "inpaint": {**_OFFICIAL_COMMON, "lr": 3e-4, "lambda": 0.2 / 64, "iterations": 3000},
+}
+#: profile name -> (settings per task family, the official file each family's numbers come from)
+YEH_PROFILES = {
+    "official": (YEH_OFFICIAL, {"inpaint": "src/inpaint_test.py", "colorize": "src/colorize.py",
+                                "sr": "src/superres.py", "denoise": "src/denoising.py",
+                                "quantize": "src/quantize.py"}),
+    "official_inpaint_py": (YEH_OFFICIAL_INPAINT_PY, {"inpaint": "src/inpaint.py", "colorize": "src/colorize.py",
+                                                      "sr": "src/superres.py", "denoise": "src/denoising.py",
+                                                      "quantize": "src/quantize.py"}),
+}
+#: the keys that tell the profiles apart (a run may change others, e.g. fewer iterations)
+_PROFILE_KEYS = ("lr", "lambda", "optimizer", "d_prior", "z_prior")
+
+
+def yeh_profile_of(cfg: dict, family: str) -> dict | None:
+    """Which official profile ``cfg`` (the merged ``yeh`` settings of one task,
+    e.g. ``pipeline.method_config`` of the effective config) runs for a task of
+    ``family``: ``{"profile": name, "source": official file, "differs": {key:
+    [profile's value, cfg's value]}}`` for the profile whose lr, lambda,
+    optimizer, prior choices all equal cfg's (``differs`` lists its other keys
+    that cfg changes, e.g. ``iterations`` on a short run), or None when no
+    profile's are (the slides' settings or a tuned run).  Where two profiles
+    agree for the family (every family but inpainting), the first, ``official``,
+    is named."""
+    from .methods.gan import PAPER
+
+    merged = {**PAPER["yeh"], **(cfg or {})}
+    for name, (table, sources) in YEH_PROFILES.items():
+        prof = table.get(family)
+        if prof is None:
+            continue
+        if all(_same(merged.get(k), prof[k]) for k in _PROFILE_KEYS):
+            differs = {k: [v, merged.get(k)] for k, v in prof.items() if not _same(merged.get(k), v)}
+            return {"profile": name, "source": sources[family], "differs": differs}
+    return None
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
+    return a == b
 
 
 # -- 8-bit helpers ------------------------------------------------------------------
@@ -199,5 +262,5 @@ def psnr_official(x_hat, x) -> np.ndarray:
     return np.asarray(out)
 
 
-__all__ = ["YEH_OFFICIAL", "TF_LUMA", "observe", "target", "psnr_official", "bytescale",
+__all__ = ["YEH_OFFICIAL", "YEH_OFFICIAL_INPAINT_PY", "YEH_PROFILES", "yeh_profile_of", "TF_LUMA", "observe", "target", "psnr_official", "bytescale",
            "quantize_observation", "noise_observation", "sr_observation", "gray_observation"]

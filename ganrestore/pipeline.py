@@ -65,13 +65,15 @@ def write_manifest(path, rows: list[dict]) -> None:
 
 # -- corrupt -----------------------------------------------------------------
 
-def run_corrupt(split_path, task_name: str, image_size: int, global_seed: int, out_path) -> None:
-    """One corruption artifact per (task, split): ``y`` for every image, seeded per image id."""
+def run_corrupt(split_path, task_name: str, image_size: int, global_seed: int, out_path,
+                task_options: dict | None = None) -> None:
+    """One corruption artifact per (task, split): ``y`` for every image, seeded per image id.
+    ``task_options``: the config's (:data:`ganrestore.tasks.TASK_OPTIONS`)."""
     t0 = time.perf_counter()
     x, ids = io.load_split(split_path)
     if x.shape[-1] != image_size:
         raise ValueError(f"{split_path}: images are {x.shape[-1]}px, config says image_size={image_size}")
-    task = make_task(task_name, image_size, global_seed)
+    task = make_task(task_name, image_size, global_seed, task_options)
     y = corrupt(x, task, ids, global_seed)
     io.save_artifact(out_path, {"y": y.numpy().astype(np.float32), "ids": np.asarray(ids, dtype=str)},
                      {"stage": "corrupt", "task": task.spec(), "seed": global_seed,
@@ -98,12 +100,13 @@ def save_restoration(path, res: Restoration, ids, meta: dict) -> None:
 
 def run_restore(corrupt_path, task_name: str, method: str, cfg: dict, image_size: int,
                 global_seed: int, start: int, stop: int, out_path,
-                prior_path=None, upstream_path=None, device=None, microbatch="auto") -> Restoration:
+                prior_path=None, upstream_path=None, device=None, microbatch="auto",
+                task_options: dict | None = None) -> Restoration:
     """Restore images ``[start, stop)`` of a corruption artifact with one method, in
     blocks aligned to the image index (:func:`ganrestore.methods.run_method`: an
     image's result is bitwise independent of the shard it sits in)."""
     info = get_method(method)
-    task = make_task(task_name, image_size, global_seed)
+    task = make_task(task_name, image_size, global_seed, task_options)
     d = io.load_artifact(corrupt_path)
     ids = [str(i) for i in d["ids"][start:stop]]
     if not ids:
@@ -149,16 +152,19 @@ METRIC_COLUMNS = ["psnr", "ssim", "mse"]
 
 
 def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, out_json,
-                 extra_metrics: dict | None = None) -> dict:
+                 extra_metrics: dict | None = None, task_options: dict | None = None,
+                 ssim_window: str = "gaussian11") -> dict:
     """Per-image metrics of one (task, method) over all its shards, plus aggregates.
 
-    ``extra_metrics``: name -> callable(x_hat, x) -> (B,) array (e.g. LPIPS).
+    ``extra_metrics``: name -> callable(x_hat, x) -> (B,) array (e.g. LPIPS);
+    ``task_options``: the config's (the ground truth of a misaligned task
+    depends on its shift); ``ssim_window``: :data:`ganrestore.metrics.SSIM_WINDOWS`.
     """
     from . import metrics  # noqa: PLC0415  (scikit-image / SciPy: only evaluate jobs pay for them)
 
     t0 = time.perf_counter()
     x_all, ids_all = io.load_split(split_path)
-    task = make_task(task_name, x_all.shape[-1])
+    task = make_task(task_name, x_all.shape[-1], 0, task_options)
     x_all = task.clean(x_all)                      # the task's ground truth
     index = {i: k for k, i in enumerate(ids_all)}
     kind_of = dict(zip(ids_all, image_kinds(io.load_artifact(split_path))))   # real / in_range
@@ -182,7 +188,7 @@ def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, 
         if ok.any():
             xo, xho = x[torch.from_numpy(ok)], x_hat[torch.from_numpy(ok)]
             vals["psnr"][ok] = metrics.psnr(xho, xo)
-            vals["ssim"][ok] = metrics.ssim(xho, xo)
+            vals["ssim"][ok] = metrics.ssim(xho, xo, window=ssim_window)
             vals["mse"][ok] = metrics.mse(xho, xo)
             for name, fn in (extra_metrics or {}).items():
                 vals[name][ok] = fn(xho, xo)
@@ -204,6 +210,7 @@ def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, 
         w.writerows(rows)
     agg = {"task": task_name, "method": method,
            **summarize_images(per, [r.get("seconds", np.nan) for r in rows], n_failed),
+           "ssim_window": ssim_window,
            # the same keys per image kind (ganrestore.imagekinds): the papers' claims use the real photos
            "by_kind": kinds_aggregates(rows, list(per), [r["kind"] for r in rows])}
     agg["evaluate_seconds"] = time.perf_counter() - t0     # this job's work (benchmarks/bench_workflow.py)
@@ -212,11 +219,12 @@ def run_evaluate(split_path, shard_paths, task_name: str, method: str, out_csv, 
 
 
 def evaluate_job(split_path, shard_paths, task_name: str, method: str, out_csv, out_json,
-                 lpips_weights=None) -> dict:
+                 lpips_weights=None, task_options: dict | None = None, ssim_window: str = "gaussian11") -> dict:
     """The evaluate rule's job: :func:`run_evaluate` with LPIPS when its weights are given."""
     extra = {}
     if lpips_weights:
         from .metrics import lpips_metric  # noqa: PLC0415
 
         extra["lpips"] = lpips_metric(lpips_weights)
-    return run_evaluate(split_path, list(shard_paths), task_name, method, out_csv, out_json, extra_metrics=extra)
+    return run_evaluate(split_path, list(shard_paths), task_name, method, out_csv, out_json, extra_metrics=extra,
+                        task_options=task_options, ssim_window=ssim_window)

@@ -20,6 +20,19 @@ The families are one table, :data:`FAMILIES`: a new task is one operator class
 depend on randomness (the Gaussian matrix, the Fourier mask) draw it from
 ``derive_seed(seed, base name, 'operator')``: the experiment's seed and the task
 fix it, every image shares it.
+
+Choices the papers leave unstated are task options (the config's
+``task_options``, :data:`TASK_OPTIONS` with today's values as defaults), passed
+to :func:`make_task` and read only by the families that name them
+(:attr:`Family.options`):
+
+* ``blur_boundary`` (``deblur_uniform<k>``): ``circular`` | ``zero`` |
+  ``reflect`` (:class:`ganrestore.operators.UniformBlur`); IAGAN names none.
+* ``misaligned_shift`` (``sr<k>_misaligned``): the vertical shift in pixels,
+  ``None`` = ``image_size // 16`` (4 px at 64, 8 at 128); IAGAN says "a few
+  pixels".
+
+A task's :meth:`Task.spec` records the values it was built with.
 """
 
 from __future__ import annotations
@@ -99,16 +112,41 @@ def _ratio(name: str, text: str) -> float:
     return r
 
 
+#: The task options and their defaults (today's behaviour); config key ``task_options``
+TASK_OPTIONS = {"blur_boundary": "circular", "misaligned_shift": None}
+
+
+def task_options(options: dict | None = None) -> dict:
+    """:data:`TASK_OPTIONS` updated by ``options`` (a ``None`` value keeps the
+    default); unknown keys and bad values raise ``ValueError`` naming them."""
+    opts = dict(TASK_OPTIONS)
+    for k, v in (options or {}).items():
+        if k not in TASK_OPTIONS:
+            raise ValueError(f"task_options.{k}: unknown option; known: {', '.join(TASK_OPTIONS)}")
+        if v is not None:
+            opts[k] = v
+    if opts["blur_boundary"] not in ops.BLUR_BOUNDARIES:
+        raise ValueError(f"task_options.blur_boundary: {opts['blur_boundary']!r} is not one of "
+                         f"{', '.join(ops.BLUR_BOUNDARIES)}")
+    s = opts["misaligned_shift"]
+    if s is not None and (isinstance(s, bool) or not isinstance(s, int) or s < 1):
+        raise ValueError(f"task_options.misaligned_shift: {s!r} must be a whole number of pixels >= 1 (or null)")
+    return opts
+
+
 @dataclass(frozen=True)
 class Family:
     """One task family: ``pattern`` matches the base name (no noise suffix);
-    ``build(match, image_size, op_seed, name)`` returns ``(operator, fields)``
-    where ``fields`` sets Task fields (``sigma``, ``levels``, ``extra``)."""
+    ``build(match, image_size, op_seed, name, **opts)`` returns ``(operator,
+    fields)`` where ``fields`` sets Task fields (``sigma``, ``levels``,
+    ``extra``); ``opts`` holds the task options named in ``options`` (none by
+    default, so a plugin's builder need not take any)."""
     name: str
     pattern: str
     build: Callable
     help: str
     noise_suffix: bool = True
+    options: tuple = ()
 
 
 def _inpaint(m, size, seed, name):
@@ -118,13 +156,17 @@ def _inpaint(m, size, seed, name):
     return ops.Inpainting.center_hole(size, hole), {}
 
 
-def _sr(m, size, seed, name):
+def _sr(m, size, seed, name, misaligned_shift=None):
     factor = int(m["factor"])
     if factor < 2 or size % factor:
         raise ValueError(f"task {name!r}: factor must be >=2 and divide {size}")
     extra = {"factor": factor}
     if m["misaligned"]:
-        extra["shift"] = max(1, size // 16)       # 4 px at 64, 8 px at 128
+        # IAGAN: "vertically translated by a few pixels"; default size // 16 (4 px at 64, 8 px at 128)
+        shift = max(1, size // 16) if misaligned_shift is None else int(misaligned_shift)
+        if not 1 <= shift < size:
+            raise ValueError(f"task {name!r}: task_options.misaligned_shift {shift} must be 1 to {size - 1} px")
+        extra["shift"] = shift
     return ops.BicubicDownsample(size, factor), {"extra": extra}
 
 
@@ -148,22 +190,23 @@ def _cs_fourier(m, size, seed, name):
     return op, {"extra": {"kept_fraction": op.kept_fraction}}
 
 
-def _deblur(m, size, seed, name):
+def _deblur(m, size, seed, name, blur_boundary="circular"):
     k = int(m["size"])
     if not 1 <= k <= size:
         raise ValueError(f"task {name!r}: the blur must be 1 to {size} px")
-    return ops.UniformBlur(size, k), {}
+    return ops.UniformBlur(size, k, blur_boundary), {}
 
 
 FAMILIES: list[Family] = [
     Family("inpaint", r"inpaint_center(?P<hole>\d+)", _inpaint, "inpaint_center<h>"),
     Family("colorize", r"colorize", lambda m, size, seed, name: (ops.Grayscale(size), {}), "colorize"),
-    Family("sr", r"sr(?P<factor>\d+)(?P<misaligned>_misaligned)?", _sr, "sr<k>[_misaligned]"),
+    Family("sr", r"sr(?P<factor>\d+)(?P<misaligned>_misaligned)?", _sr, "sr<k>[_misaligned]",
+           options=("misaligned_shift",)),
     Family("denoise", r"denoise_sigma(?P<sigma>[0-9.]+)", _denoise, "denoise_sigma<sigma>", noise_suffix=False),
     Family("quantize", r"quantize(?P<levels>\d+)", _quantize, "quantize<levels>"),
     Family("cs_gaussian", r"cs_gaussian_(?P<ratio>[0-9.]+)", _cs_gaussian, "cs_gaussian_<m/n>"),
     Family("cs_fourier", r"cs_fourier_(?P<ratio>[0-9.]+)", _cs_fourier, "cs_fourier_<ratio>"),
-    Family("deblur", r"deblur_uniform(?P<size>\d+)", _deblur, "deblur_uniform<k>"),
+    Family("deblur", r"deblur_uniform(?P<size>\d+)", _deblur, "deblur_uniform<k>", options=("blur_boundary",)),
 ]
 
 _NOISE = re.compile(r"^(?P<base>.+?)_noise(?P<sigma>[0-9.]+)$")
@@ -181,12 +224,14 @@ def task_names_help() -> str:
         "; Yeh et al.'s five with _official (their official code's protocol)"
 
 
-def make_task(name: str, image_size: int = 64, seed: int = 0) -> Task:
+def make_task(name: str, image_size: int = 64, seed: int = 0, options: dict | None = None) -> Task:
     """Build a :class:`Task` from its config name; unknown names and out-of-range
     parameters raise ``ValueError`` naming the task.  ``seed``: the experiment's
-    seed (operators drawn at random derive theirs from it and the task)."""
+    seed (operators drawn at random derive theirs from it and the task);
+    ``options``: the config's ``task_options`` (:data:`TASK_OPTIONS`)."""
+    opts = task_options(options)
     if name.endswith(OFFICIAL_SUFFIX):
-        return _official_task(name, int(image_size), int(seed))
+        return _official_task(name, int(image_size), int(seed), opts)
     base, sigma_text = name, None
     nm = _NOISE.match(name)
     if nm:
@@ -197,7 +242,8 @@ def make_task(name: str, image_size: int = 64, seed: int = 0) -> Task:
             continue
         if sigma_text is not None and not fam.noise_suffix:
             raise ValueError(f"task {name!r}: the {fam.name} family has its own noise level; no _noise suffix")
-        op, fields = fam.build(m, int(image_size), derive_seed(int(seed), base, "operator"), name)
+        op, fields = fam.build(m, int(image_size), derive_seed(int(seed), base, "operator"), name,
+                               **{k: opts[k] for k in fam.options})
         task = Task(name, op, family=fam.name, **fields)
         if sigma_text is not None:
             task.sigma = _sigma(name, sigma_text, positive=False)
@@ -209,13 +255,13 @@ OFFICIAL_SUFFIX = "_official"
 _OFFICIAL_FAMILIES = ("inpaint", "colorize", "sr", "denoise", "quantize")
 
 
-def _official_task(name: str, image_size: int, seed: int) -> Task:
+def _official_task(name: str, image_size: int, seed: int, options: dict | None = None) -> Task:
     """``<task>_official``: Yeh et al.'s five tasks as their official code corrupts
     them and sets up the data term (:mod:`ganrestore.official`)."""
     base = name[: -len(OFFICIAL_SUFFIX)]
     if base.endswith(OFFICIAL_SUFFIX) or _NOISE.match(base):
         raise ValueError(f"task {name!r}: the official protocol takes one of Yeh et al.'s tasks as they are")
-    t = make_task(base, image_size, seed)
+    t = make_task(base, image_size, seed, options)
     if t.family not in _OFFICIAL_FAMILIES:
         raise ValueError(f"task {name!r}: the official protocol exists for "
                          f"{', '.join(_OFFICIAL_FAMILIES)} tasks only")
@@ -252,4 +298,4 @@ def corrupt(x: torch.Tensor, task: Task, ids, global_seed: int) -> torch.Tensor:
     return y
 
 __all__ = ["Task", "Family", "FAMILIES", "make_task", "corrupt", "quantize", "register_family", "shift_down",
-           "task_names_help", "OFFICIAL_SUFFIX"]
+           "task_names_help", "OFFICIAL_SUFFIX", "TASK_OPTIONS", "task_options"]

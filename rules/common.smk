@@ -127,7 +127,9 @@ except ConfigError as e:
 TASKS = {}
 for _t in config["tasks"]:
     try:
-        TASKS[_t] = make_task(_t, config["image_size"], config["seed"])
+        TASKS[_t] = make_task(
+            _t, config["image_size"], config["seed"], config["task_options"]
+        )
     except ValueError as e:
         _config_error(f"tasks: {e}" if _t in str(e) else f"tasks: {_t!r}: {e}")
 

@@ -16,5 +16,6 @@ rule corrupt:
     params:
         seed=config["seed"],
         image_size=config["image_size"],
+        task_options=config["task_options"],
     script:
         "../scripts/corrupt.py"

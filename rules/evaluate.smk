@@ -16,6 +16,9 @@ rule evaluate:
     conda:
         "../envs/eval.yaml"
     threads: 1
+    params:
+        task_options=config["task_options"],
+        ssim_window=config["evaluation"]["ssim_window"],
     script:
         "../scripts/evaluate.py"
 

@@ -21,5 +21,6 @@ rule restore:
         seed=config["seed"],
         image_size=config["image_size"],
         microbatch=config["microbatch"],
+        task_options=config["task_options"],
     script:
         "../scripts/restore.py"

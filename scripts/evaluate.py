@@ -9,4 +9,5 @@ jobserver.run("ganrestore.pipeline:evaluate_job", dict(
     split_path=str(sm.input.data), shard_paths=[str(p) for p in sm.input.shards],
     task_name=sm.wildcards.task, method=sm.wildcards.method, out_csv=str(sm.output.csv),
     out_json=str(sm.output.json),
-    lpips_weights=str(sm.input.lpips) if "lpips" in sm.input.keys() else None), sm.log[0], sm.threads)
+    lpips_weights=str(sm.input.lpips) if "lpips" in sm.input.keys() else None,
+    task_options=dict(sm.params.task_options), ssim_window=sm.params.ssim_window), sm.log[0], sm.threads)

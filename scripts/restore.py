@@ -16,4 +16,4 @@ jobserver.run("ganrestore.pipeline:run_restore", dict(
     corrupt_path=named["y"], task_name=sm.wildcards.task, method=sm.wildcards.method, cfg=cfg,
     image_size=sm.params.image_size, global_seed=sm.params.seed, start=start, stop=stop,
     out_path=str(sm.output[0]), prior_path=named.get("prior"), upstream_path=named.get("upstream"),
-    microbatch=sm.params.microbatch), sm.log[0], sm.threads)
+    microbatch=sm.params.microbatch, task_options=dict(sm.params.task_options)), sm.log[0], sm.threads)

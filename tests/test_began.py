@@ -248,6 +248,37 @@ def test_iagan_weight_copies_use_vmap_with_began():
     assert not torch.allclose(out[0], out[1])
 
 
+def test_one_ia_step_equals_a_per_image_adam_step_with_began():
+    """image_adaptive's batched step = torch's (unfused) Adam on each image's own
+    copy.  Under vmap the latent layer's weight gradient comes back transposed in
+    memory; handed to the fused Adam kernel as it was, it moved that layer by other
+    elements' steps (issue 25, found checking the PGAN parameterisation)."""
+    import copy
+
+    from ganrestore.methods.gan_core import measurement_loss
+    from ganrestore.methods.gan_iagan import image_adaptive
+    from ganrestore.priors import to_unit
+
+    G, _ = _pair(size=16)
+    G.eval()
+    task = make_task("sr4", 16)
+    g = torch.Generator().manual_seed(0)
+    y = task.op.A(torch.rand(2, 3, 16, 16, generator=g))
+    z0 = torch.rand(2, 16, generator=g) * 2 - 1
+    r = image_adaptive(G, z0, y, task.op, iterations=1, lr_z=1e-4, lr_theta=1e-3)
+    for b in range(2):
+        Gb = copy.deepcopy(G)
+        z = z0[b:b + 1].clone().requires_grad_(True)
+        opt = torch.optim.Adam([{"params": list(Gb.parameters()), "lr": 1e-3}, {"params": [z], "lr": 1e-4}])
+        loss0 = measurement_loss(task.op, to_unit(Gb(z)), y[b:b + 1]).sum()
+        loss0.backward()
+        opt.step()
+        with torch.no_grad():
+            x1 = Gb(z)
+            assert float(measurement_loss(task.op, to_unit(x1), y[b:b + 1])) < float(loss0)
+        assert torch.allclose(r.x_gan[b:b + 1], x1, atol=1e-5), (r.x_gan[b:b + 1] - x1).abs().max()
+
+
 # ----------------------------------------------------------------------------- every method at 128 px
 def _chain(name):
     out = [name]

@@ -28,6 +28,9 @@ OPS = {
     "fourier128": lambda: ops.FourierCS(128, 0.5, seed=3),
     "blur64": lambda: ops.UniformBlur(64, 9),
     "blur128": lambda: ops.UniformBlur(128, 9),
+    "blur64_zero": lambda: ops.UniformBlur(64, 9, "zero"),
+    "blur64_reflect": lambda: ops.UniformBlur(64, 9, "reflect"),
+    "blur32_reflect_even": lambda: ops.UniformBlur(32, 4, "reflect"),
 }
 
 
@@ -108,6 +111,25 @@ def test_uniform_blur_equals_scipy_in_the_interior():
     ref_reflect = np.stack([uniform_filter(x[0, c].numpy(), size=9) for c in range(3)])
     np.testing.assert_allclose(ours[:, 4:-4, 4:-4], ref_reflect[:, 4:-4, 4:-4], atol=1e-12)
     assert torch.equal(op.A_input(op.A(x)), op.A(x))                  # the "blurred" baseline
+
+
+@pytest.mark.parametrize("boundary, mode", sorted(ops.BLUR_BOUNDARIES.items()))
+@pytest.mark.parametrize("k", [9, 4])
+def test_uniform_blur_boundaries_equal_scipy_everywhere(boundary, mode, k):
+    """task_options.blur_boundary: each equals scipy.ndimage.uniform_filter with
+    its mode on every pixel (even sizes too); (A^T A + rho)^-1 is the inverse of
+    the normal operator."""
+    op = ops.UniformBlur(32, k, boundary)
+    x = torch.rand(2, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(k))
+    ref = uniform_filter(x.numpy(), size=(1, 1, k, k), mode=mode)
+    np.testing.assert_allclose(op.A(x).numpy(), ref, atol=1e-12)
+    b = op.normal_solve(x, 0.3)
+    np.testing.assert_allclose((op.A_adjoint(op.A(b)) + 0.3 * b).numpy(), x.numpy(), atol=1e-9)
+    assert abs(op.norm_sq() - float(torch.linalg.matrix_norm(
+        torch.stack([op.A(e.view(1, 1, 32, 32).expand(1, 3, 32, 32))[0, 0].flatten()
+                     for e in torch.eye(32 * 32, dtype=torch.float64)], 1), ord=2)) ** 2) < 1e-8
+    if boundary != "circular":
+        assert not torch.allclose(op.A(x), ops.UniformBlur(32, k).A(x))   # the border differs
 
 
 def test_generic_noise_suffix_and_misaligned_sr():

@@ -416,3 +416,140 @@ def test_pgan_on_cuda_matches_the_cpu(tmp_path):
         outd = Dc(Gc(z.cuda())).cpu()
     assert torch.allclose(out, ref, rtol=1e-3, atol=1e-3)
     assert torch.allclose(outd, refd, rtol=1e-3, atol=1e-3)
+
+
+# ----------------------------------------------------------------------------- IAGAN's parameterisation
+def ptrblck_params(s, n_scales):
+    """The layers of ptrblck's PGGAN conversion (prog_gans_pytorch_inference/model.py, the
+    generator the official IAGAN adapts), built from a zoo state dict: each layer's
+    weight W as stored, WScaleLayer's ``scale`` (the He constant the zoo multiplies by)
+    and ``b`` (the zoo's bias times that constant), all leaf tensors."""
+    def layer(prefix):
+        w = _k(s, f"{prefix}.module.weight").clone()
+        c = math.sqrt(2.0 / np.prod(w.shape[1:]))
+        return {"W": w.requires_grad_(True), "scale": torch.full((1,), c).requires_grad_(True),
+                "b": (_k(s, f"{prefix}.module.bias") * c).clone().requires_grad_(True)}
+    P = {"format": layer("formatLayer"), "s0": layer("groupScale0.0"), "rgb": layer(f"toRGBLayers.{n_scales}")}
+    for i in range(n_scales):
+        for j in range(2):
+            P[f"s{i + 1}.{j}"] = layer(f"scaleLayers.{i}.{j}")
+    return P
+
+
+def ptrblck_G(P, z, n_scales):
+    """ptrblck's block order (PixelNorm -> [Upsample] -> conv without bias -> x * scale + b ->
+    LeakyReLU), on the zoo's architecture (a linear latent layer, two convolutions per scale)."""
+    def ws(x, L, conv=True, pad=0):
+        y = F.conv2d(x, L["W"], None, padding=pad) if conv else F.linear(x, L["W"])
+        return y * L["scale"] + (L["b"].view(1, -1, 1, 1) if conv else L["b"])
+
+    lr = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
+    x = lr(ws(_pn(z), P["format"], conv=False)).view(z.shape[0], -1, 4, 4)
+    x = lr(ws(_pn(x), P["s0"], pad=1))
+    for i in range(n_scales):
+        x = _pn(x).repeat_interleave(2, 2).repeat_interleave(2, 3)
+        x = lr(ws(x, P[f"s{i + 1}.0"], pad=1))
+        x = lr(ws(_pn(x), P[f"s{i + 1}.1"], pad=1))
+    return ws(_pn(x), P["rgb"])
+
+
+def _official_pair(tmp_path):
+    from ganrestore.priors.pgan import official_parameterisation
+
+    ck = read_zoo_checkpoint(_write(tmp_path, zoo_checkpoint_bytes()))
+    G, _ = networks_from_zoo(ck)
+    return G, official_parameterisation(G), ck["avgG"]
+
+
+def test_official_parameterisation_gives_the_same_images_and_adapts_like_ptrblcks_model(tmp_path):
+    """Before adaptation: the zoo layers, their official re-expression and ptrblck's model
+    give the same G(z).  One Adam step (IAGAN.py IA: Adam(G.parameters(), lr_G)) on
+    the same loss: the official re-expression moves what ptrblck's model moves (same
+    images after the step, same gains and output-unit biases); the zoo's own
+    parameterisation does not (its bias step is c times smaller in output units, no gain)."""
+    import copy
+
+    G, Go, avg = _official_pair(tmp_path)
+    n = len(DEPTHS) - 1
+    P = ptrblck_params(avg, n)
+    z = torch.randn(3, NZ, generator=torch.Generator().manual_seed(5))
+    target = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        ref0 = ptrblck_G(P, z, n)
+        assert torch.allclose(G(z), ref0, atol=1e-5) and torch.allclose(Go(z), ref0, atol=1e-5)
+    names = [k for k, _ in Go.named_parameters()]
+    assert {k.rsplit(".", 1)[1] for k in names} == {"weight", "gain", "bias"}
+    assert sum(k.endswith(".gain") for k in names) == 2 * n + 3          # one gain per layer
+
+    def step(params, forward, lr=1e-3):
+        opt = torch.optim.Adam(params, lr=lr)
+        opt.zero_grad()
+        (forward() - target).pow(2).sum().backward()
+        opt.step()
+
+    step([t for L in P.values() for t in L.values()], lambda: ptrblck_G(P, z, n))
+    step(list(Go.parameters()), lambda: Go(z))
+    Gz = copy.deepcopy(G)
+    step(list(Gz.parameters()), lambda: Gz(z))
+    with torch.no_grad():
+        ref1 = ptrblck_G(P, z, n)
+        assert (ref1 - ref0).abs().max() > 1e-3                            # the step moved something
+        assert torch.allclose(Go(z), ref1, atol=1e-5), (Go(z) - ref1).abs().max()
+        assert not torch.allclose(Gz(z), ref1, atol=1e-3)
+        # layer by layer: the gain and the output-unit bias as ptrblck's moved them
+        zoo_names = {"fc": "formatLayer", "blocks.0.0": "groupScale0.0", "to_rgb": f"toRGBLayers.{n}",
+                     "blocks.1.1": "scaleLayers.0.1"}
+        pairs = {"fc": "format", "blocks.0.0": "s0", "to_rgb": "rgb", "blocks.1.1": "s1.1"}
+        for ours, ref in pairs.items():
+            mod = Go.get_submodule(ours)
+            assert torch.allclose(mod.gain, P[ref]["scale"], atol=1e-7)
+            assert torch.allclose(mod.bias, P[ref]["b"], atol=1e-6)
+            assert torch.allclose(mod.weight, P[ref]["W"], atol=1e-6)
+            eq = Gz.get_submodule(ours)
+            b0 = _k(avg, zoo_names[ours] + ".module.bias")
+            official_move = (mod.bias - eq.c * b0).abs()                      # output units
+            zoo_move = (eq.c * eq.inner.bias - eq.c * b0).abs()
+            assert torch.allclose(official_move, torch.full_like(official_move, 1e-3), rtol=0.01)   # Adam: lr
+            assert torch.allclose(zoo_move, torch.full_like(zoo_move, 1e-3 * eq.c), rtol=0.01)      # c lr
+            assert abs(float(mod.gain) - eq.c) == pytest.approx(1e-3, rel=0.01)                     # the gain moved
+
+
+def test_iagan_adapts_the_official_parameters_of_a_pgan(tmp_path):
+    """One image-adaptive iteration through image_adaptive / restore_iagan (per-image
+    weight copies under vmap) = one joint Adam step of ptrblck's model and z, per image;
+    pgan_parameterisation: zoo keeps the converted layers (and differs)."""
+    from ganrestore.methods import Restoration, run_method
+    from ganrestore.methods.gan_core import measurement_loss
+    from ganrestore.priors import Prior, to_unit
+    from ganrestore.tasks import make_task
+
+    G, _, avg = _official_pair(tmp_path)
+    n = len(DEPTHS) - 1
+    task = make_task("sr4", 16)
+    g = torch.Generator().manual_seed(7)
+    y = task.op.A(torch.rand(2, 3, 16, 16, generator=g))
+    z0 = torch.randn(2, NZ, generator=g)
+    up = Restoration(torch.zeros(2, 3, 16, 16), {"diverged": np.zeros(2, bool), "seconds": np.zeros(2)},
+                     {"z": z0.numpy()})
+    prior = Prior(G=G, D=None)
+    cfg = {"iterations": 1, "lr_theta": 1e-3, "lr_z": 1e-4}
+    res = {k: run_method("iagan", y, task.op, prior, {**cfg, "pgan_parameterisation": k}, [1, 2], upstream=up,
+                         task=task) for k in ("official", "zoo")}
+    assert list(res["official"].diagnostics["parameterisation"]) == ["official"] * 2
+    assert list(res["zoo"].diagnostics["parameterisation"]) == ["zoo"] * 2
+    for b in range(2):
+        P = ptrblck_params(avg, n)
+        z = z0[b:b + 1].clone().requires_grad_(True)
+        opt = torch.optim.Adam([{"params": [t for L in P.values() for t in L.values()], "lr": 1e-3},
+                                {"params": [z], "lr": 1e-4}])
+        loss0 = measurement_loss(task.op, to_unit(ptrblck_G(P, z, n)), y[b:b + 1])
+        opt.zero_grad()
+        loss0.sum().backward()
+        opt.step()
+        with torch.no_grad():
+            x1 = to_unit(ptrblck_G(P, z, n)).clamp(0, 1)
+            loss1 = measurement_loss(task.op, x1, y[b:b + 1])
+        assert float(loss1) < float(loss0.detach())                           # the step is the kept iterate
+        assert torch.allclose(res["official"].x_hat[b:b + 1], x1, atol=1e-5), \
+            (res["official"].x_hat[b:b + 1] - x1).abs().max()
+        assert not torch.allclose(res["zoo"].x_hat[b:b + 1], x1, atol=1e-4)

@@ -146,12 +146,24 @@ def _rows(r: Restoration, idx: list[int]) -> Restoration:
                        {k: np.array(np.asarray(v)[sel]) for k, v in r.extras.items()})
 
 
+#: largest relative residual ``||A x - y|| / ||y||`` of a constrained solve's returned image
+CONSTRAINT_TOL = 1e-3
+
+
 def flag_failures(res: Restoration) -> Restoration:
     """Flag, per image, a result that is not a result, so that no table shows it
     as a normal row (diagnostic ``failure``: '' when fine, else the reason; the
     image is marked ``diverged`` and its ``x_hat`` becomes NaN):
 
+    * the method itself gave a reason (a non-empty ``failure`` diagnostic, e.g.
+      ``lowrank`` on an operator that reads no pixel of whole rows);
     * the method flagged it diverged, or ``x_hat`` is not finite;
+    * a constrained solve (diagnostic ``constraint_residual``: the relative
+      residual ``||A x - y|| / ||y||`` of the image returned, after any
+      clipping) ended above its tolerance (``constraint_tol`` if the method
+      reports one, else :data:`CONSTRAINT_TOL`): the constraint is what such a
+      method promises, and a clipped or unfinished solve that breaks it must
+      not pass as a result;
     * an iterative method (``iterations > 0``) ended with a non-finite objective
       (e.g. TV with lam = 1e38: an infinite objective, the input returned);
     * a method that reports ``start_objective`` (the objective of its starting
@@ -163,10 +175,18 @@ def flag_failures(res: Restoration) -> Restoration:
     """
     d = res.diagnostics
     B = res.x_hat.shape[0]
-    reason = np.array([""] * B, dtype=object)
+    given = d.get("failure")
+    reason = (np.array([str(v) for v in np.asarray(given).reshape(-1)], dtype=object)
+              if given is not None and np.asarray(given).shape[:1] == (B,) else np.array([""] * B, dtype=object))
     obj = np.asarray(d["objective"], np.float64)
     iters = np.asarray(d["iterations"])
-    reason[np.asarray(d["diverged"], bool)] = "diverged (non-finite iterate or result)"
+    reason[np.asarray(d["diverged"], bool) & (reason == "")] = "diverged (non-finite iterate or result)"
+    if "constraint_residual" in d:
+        res_c = np.asarray(d["constraint_residual"], np.float64)
+        tol = np.broadcast_to(np.asarray(d.get("constraint_tol", CONSTRAINT_TOL), np.float64), res_c.shape)
+        for i in np.flatnonzero(~(res_c <= tol) & (reason == "")):
+            reason[i] = (f"constraint not met: ||A x - y|| / ||y|| = {res_c[i]:.2e} > {tol[i]:.0e} "
+                         "for the image returned")
     bad_obj = (iters > 0) & ~np.isfinite(obj) & (reason == "")
     reason[bad_obj] = "objective not finite"
     if "start_objective" in d:
@@ -238,4 +258,5 @@ def run_method(method, y, op, prior, cfg: dict, seeds, upstream: Restoration | N
 
 
 __all__ = ["Restoration", "MethodInfo", "register", "get_method", "available", "run_method", "flag_failures",
+           "CONSTRAINT_TOL",
            "REGISTRY", "load_builtins", "block_size", "blocks", "AUTO"]

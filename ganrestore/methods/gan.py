@@ -83,12 +83,23 @@ the CPU demo within minutes.  Sources:
   denoise / quantize; ``scripts/compare_yeh_settings.py``), so the defaults
   were kept.
 * CSGM code (AshishBora/csgm): Adam lr 0.1, 2 restarts x 500 iterations for the
-  DCGAN, ``zprior_weight`` 0 (0.001 for "+Reg").  IAGAN paper: CSGM with Adam
+  DCGAN, ``zprior_weight`` 0 (0.001 for "+Reg", ``quant_scripts/celebA_reconstruction.sh``).
+  Its weight is not ours: ``src/celebA_estimators.py`` ``dcgan_estimator`` puts
+  it beside the *mean* squared residual over the ``m`` measurements of images in
+  [-1, 1] (``m_loss2_batch = reduce_mean((y - y_hat)^2, 1)``), ours beside the
+  *sum* in [0, 1] units; the residual doubles in [-1, 1] units, so csgm's
+  objective is ``(4/m) ||r||^2 + w ||z||^2 = (4/m) (||r||^2 + (w m / 4) ||z||^2)``
+  and its 0.001 is our ``0.001 m / 4`` (``z_prior_units: csgm`` converts;
+  :func:`csgm_z_prior_weight`).  IAGAN paper: CSGM with Adam
   lr 0.1 for 1600 (BEGAN) / 1800 (PGGAN) iterations; IAGAN code: 5 restarts,
   best final loss.
 * IAGAN paper: IA stage Adam lr 1e-4 for z and theta (BEGAN; 1e-4 / 1e-3 for
   PGGAN), 600 iterations for CS, 500 for SR (BEGAN), half when noisy (``iterations: null``
-  takes these per family); the kept iterate has the minimal objective.
+  takes these per family); the kept iterate has the minimal objective.  With a
+  PGAN prior, theta is by default what the official code adapts, ptrblck's
+  parameterisation (weight, per-layer gain, unscaled bias:
+  :func:`ganrestore.priors.pgan.official_parameterisation`); ``pgan_parameterisation:
+  zoo`` adapts pytorch_GAN_zoo's (weight, bias scaled by the He constant, no gain).
 * Back-projection (``csgm_bp``, ``iagan_bp``) applies to noiseless tasks only
   (IAGAN does not apply it when there is noise; the tables print n/a).
 """
@@ -117,11 +128,11 @@ PAPER = {
             "z_prior": True, "weighted_mask": True, "mask_window": 15, "lr_schedule": "constant",
             "trace_every": 10},
     "yeh_blend": {},
-    "csgm": {"lr": 0.1, "iterations": 1600, "restarts": 5, "z_prior_weight": 0.0,
+    "csgm": {"lr": 0.1, "iterations": 1600, "restarts": 5, "z_prior_weight": 0.0, "z_prior_units": "ours",
              "optimizer": "adam", "lr_schedule": "constant", "trace_every": 10},
     "csgm_bp": {"clip": True},
     "iagan": {"lr_z": 1e-4, "lr_theta": 1e-4, "iterations": None, "halve_if_noisy": True,
-              "batched_mode": "auto", "trace_every": 10},
+              "batched_mode": "auto", "trace_every": 10, "pgan_parameterisation": "official"},
     "iagan_bp": {"clip": True},
 }
 
@@ -181,6 +192,30 @@ def _upstream_seconds(upstream, B):
 
 # -- CSGM ----------------------------------------------------------------------
 
+def measurements_per_image(op, y: torch.Tensor) -> int:
+    """``m``, the measurements of one image: the entries of ``y[0]``, or for a
+    pixel-mask operator with holes (inpainting: ``y`` keeps the image's shape,
+    zeros in the hole) the observed pixels times the channels."""
+    mask = None if op.is_identity else op.pixel_mask()
+    if mask is not None:
+        return int(round(float((mask > 0).sum()))) * int(y.shape[1])
+    return int(y[0].numel())
+
+
+def csgm_z_prior_weight(weight: float, units: str, m: int) -> float:
+    """The weight of ``||z||^2`` beside our data term ``||y - A x||^2`` (sum,
+    [0, 1] units) for a configured ``weight`` in ``units``: ``'ours'`` as it is;
+    ``'csgm'`` = AshishBora/csgm's ``zprior_weight`` (``src/celebA_estimators.py``:
+    beside the mean squared residual over ``m`` measurements in [-1, 1] units),
+    converted as ``weight * m / 4`` (the two objectives then differ by the
+    factor ``m / 4`` only, so they have the same minimisers)."""
+    if units == "ours":
+        return float(weight)
+    if units == "csgm":
+        return float(weight) * int(m) / 4.0
+    raise ValueError(f"csgm: z_prior_units must be 'ours' or 'csgm', got {units!r}")
+
+
 @register("csgm", needs_prior=True, gpu=True, block=8)
 def restore_csgm(y, op, prior, cfg, seeds, upstream=None, task=None):
     """CSGM: argmin_z ||y - A G(z)||^2 (+ w||z||^2), Adam, restarts, BestKeeper (IAGAN eq. 2)."""
@@ -190,7 +225,7 @@ def restore_csgm(y, op, prior, cfg, seeds, upstream=None, task=None):
     B, R = y.shape[0], int(p["restarts"])
     z0 = initial_latents(seeds, R, prior.nz, prior.z_dist).to(dev)
     yr = y.repeat_interleave(R, 0)
-    w = float(p["z_prior_weight"])
+    w = csgm_z_prior_weight(float(p["z_prior_weight"]), p["z_prior_units"], measurements_per_image(op, y))
 
     def objective(x_gan, z):
         meas = measurement_loss(op, to_unit(x_gan), yr)
@@ -295,6 +330,7 @@ def restore_iagan(y, op, prior, cfg, seeds, upstream=None, task=None):
         iters = iters // 2
     z0 = torch.as_tensor(np.asarray(upstream.extras["z"]), dtype=torch.float32, device=dev)
     skip = torch.as_tensor(np.asarray(upstream.diagnostics["diverged"], bool)) | ~torch.isfinite(z0).all(1).cpu()
+    G, param_kind = _ia_parameterisation(G, p["pgan_parameterisation"])
     r = image_adaptive(G, z0, y, op, iterations=iters, lr_z=float(p["lr_z"]),
                        lr_theta=float(p["lr_theta"]), trace_every=int(p["trace_every"]), skip=skip,
                        mode=p["batched_mode"])
@@ -302,7 +338,24 @@ def restore_iagan(y, op, prior, cfg, seeds, upstream=None, task=None):
               "trace_step": _trace_steps_array(B, r.iterations, int(p["trace_every"]))}
     sec = r.seconds / B
     return _finish(to_unit(r.x_gan), y, op, r.__dict__, _upstream_seconds(upstream, B) + sec, extras, sec,
-                   noisy_halved=np.full(B, noisy and bool(p["halve_if_noisy"])))
+                   noisy_halved=np.full(B, noisy and bool(p["halve_if_noisy"])),
+                   parameterisation=np.full(B, param_kind))
+
+
+def _ia_parameterisation(G, kind: str):
+    """The generator whose parameters the IA stage adapts, and its label: for a
+    PGAN, ``official`` = :func:`~ganrestore.priors.pgan.official_parameterisation`
+    (IAGAN's ptrblck model: weight, per-layer gain, unscaled bias), ``zoo`` =
+    pytorch_GAN_zoo's equalized layers as converted; other generators have one
+    parameterisation ('native')."""
+    from ..priors.pgan import PGAN_PARAMETERISATIONS, PGANGenerator, official_parameterisation
+
+    if kind not in PGAN_PARAMETERISATIONS:
+        raise ValueError(f"iagan: pgan_parameterisation must be one of {', '.join(PGAN_PARAMETERISATIONS)}, "
+                         f"got {kind!r}")
+    if not isinstance(G, PGANGenerator):
+        return G, "native"
+    return (official_parameterisation(G), "official") if kind == "official" else (G, "zoo")
 
 
 # -- Yeh et al. ----------------------------------------------------------------

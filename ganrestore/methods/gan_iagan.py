@@ -19,6 +19,12 @@ the DCGAN generator every transposed convolution becomes one batched matmul
 in eval mode (running statistics are shared, unbatched buffers; their affine
 weights are tuned per image), Adam is element-wise, and the objective is a sum
 of per-image terms, so images do not interact.
+
+``theta`` is whatever ``G.named_parameters()`` holds.  For a PGAN prior,
+:func:`ganrestore.methods.gan.restore_iagan` passes by default the official
+code's parameterisation (ptrblck's conversion: weight, per-layer gain,
+unscaled bias; :func:`ganrestore.priors.pgan.official_parameterisation`), not
+pytorch_GAN_zoo's equalized layers (``pgan_parameterisation: zoo``).
 """
 
 from __future__ import annotations
@@ -213,7 +219,11 @@ def image_adaptive(G, z0: torch.Tensor, y: torch.Tensor, op, *, iterations: int,
         for leaf, g in zip(leaves, grads):
             if any_dead:
                 g = torch.where(dead.view((B,) + (1,) * (g.dim() - 1)), torch.zeros_like(g), g)
-            leaf.grad = g
+            # in the same layout as the weight: under vmap a linear layer's weight gradient
+            # comes back transposed in memory (BEGAN's and PGAN's latent layer), and the
+            # fused Adam kernel reads a gradient as if it had its parameter's strides, so it
+            # would apply other elements' steps (tests/test_pgan.py checks the step)
+            leaf.grad = g if g.stride() == leaf.stride() else g.contiguous()
         opt.step()
     rows, used, diverged = keep.select(B, 1)
     zb, xb = keep.z.clone(), keep.x.clone()

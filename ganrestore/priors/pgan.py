@@ -118,6 +118,34 @@ class _Equalized(nn.Module):
         return self.inner(x) * self.c
 
 
+class _GainBias(nn.Module):
+    """The same layer as :class:`_Equalized` in the parameterisation of ptrblck's
+    PGGAN conversion (``prog_gans_pytorch_inference/model.py``: a convolution
+    without bias followed by ``WScaleLayer``, ``x * scale + b``, both
+    ``nn.Parameter``), which the official IAGAN adapts (``IAGAN.py`` ``IA``:
+    ``Adam(G.parameters())``): ``layer(x; W) * gain + bias`` with the weight
+    ``W`` as stored, a learnable per-layer ``gain`` (one scalar, initialised to
+    the He constant ``c``) and an *unscaled* bias (initialised to ``c b``), so
+    that the output is the zoo layer's, ``c (layer(x; W) + b)``, while Adam
+    moves the bias in output units and adapts the gain.  Built by
+    :func:`official_parameterisation`."""
+
+    def __init__(self, eq: "_Equalized"):
+        super().__init__()
+        inner = eq.inner
+        self.kind = "conv" if isinstance(inner, nn.Conv2d) else "linear"
+        self.padding = inner.padding if self.kind == "conv" else None
+        self.weight = nn.Parameter(inner.weight.detach().clone())
+        self.gain = nn.Parameter(torch.full((1,), float(eq.c), dtype=inner.weight.dtype))
+        b = inner.bias.detach() if inner.bias is not None else torch.zeros(inner.weight.shape[0])
+        self.bias = nn.Parameter((b * eq.c).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "conv":
+            return F.conv2d(x, self.weight, None, padding=self.padding) * self.gain + self.bias.view(1, -1, 1, 1)
+        return F.linear(x, self.weight) * self.gain + self.bias
+
+
 def _conv(cin, cout, k, equalized):
     return _Equalized(nn.Conv2d(cin, cout, k, padding=k // 2), equalized)
 
@@ -199,6 +227,51 @@ class PGANGenerator(nn.Module):
         if low is not None:
             x = self.alpha * low + (1.0 - self.alpha) * x
         return torch.tanh(x) if self.activation == "tanh" else x
+
+
+#: how a PGAN generator's layers are parameterised for the image-adaptive stage
+PGAN_PARAMETERISATIONS = ("official", "zoo")
+
+
+def official_parameterisation(G: PGANGenerator) -> PGANGenerator:
+    """A copy of ``G`` whose every equalized layer is re-expressed as IAGAN's
+    official generator parameterises it (:class:`_GainBias`): same images,
+    different parameters for an optimiser to adapt.
+
+    Fidelity.  The official IAGAN (shadyabh/IAGAN, README: "for PGGAN we use
+    https://github.com/ptrblck/prog_gans_pytorch_inference") adapts ptrblck's
+    conversion of Karras et al.'s Theano model, whose layers are
+    ``conv(x; W) * scale + b`` (``model.py`` ``WScaleLayer``; ``transfer_weights.py``
+    copies Lasagne's ``W``, ``scale`` and ``b``, the Lasagne ``WScaleLayer``
+    having divided ``W`` by ``scale = sqrt(mean(W_init^2))``).  In PyTorch
+    ``scale`` and ``b`` are parameters, so ``IAGAN.py``'s ``Adam(G.parameters())``
+    adapts a gain per layer and biases in output units.  pytorch_GAN_zoo's
+    equalized layers compute ``c (conv(x; W) + b)`` and adapt ``W`` and ``b``
+    only: with the same ``lr_theta`` (1e-3) a bias moves ``c`` (0.02-0.08 for
+    512 channels) times less in output units, and no gain moves.  Here
+    ``W`` is kept, ``gain = c`` and ``bias = c b``: Adam's steps on ``W``
+    are the same in both (Adam is scale-free per element), those on bias and
+    gain are the official model's.  What differs still: ptrblck's latent layer
+    is a 4 x 4 convolution (padding 3) with one bias per channel, the zoo's a
+    linear layer with one per output unit (16 per channel); the layer keeps
+    the zoo's layout.  Buffers and the forward are unchanged (``G.eval()`` is
+    preserved); ``G`` itself is not modified."""
+    import copy
+
+    if not isinstance(G, PGANGenerator):
+        raise TypeError(f"official_parameterisation takes a PGANGenerator, got {type(G).__name__}")
+    out = copy.deepcopy(G)
+
+    def swap(module):
+        for name, child in list(module.named_children()):
+            if isinstance(child, _Equalized):
+                setattr(module, name, _GainBias(child))
+            else:
+                swap(child)
+
+    swap(out)
+    out.parameterisation = "official"
+    return out.train(G.training)
 
 
 def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
@@ -668,6 +741,6 @@ def convert_zoo_checkpoint(pth, stem, *, url: str | None = None, generator: str 
     return save_prior(stem, G, D, prov)
 
 
-__all__ = ["PGANGenerator", "PGANDiscriminator", "ZooConfig", "UnsafeCheckpointError", "ALLOWED_GLOBALS",
+__all__ = ["PGANGenerator", "PGANDiscriminator", "official_parameterisation", "PGAN_PARAMETERISATIONS", "ZooConfig", "UnsafeCheckpointError", "ALLOWED_GLOBALS",
            "ZOO_CELEBA", "ZOO_BASE_URL", "pickle_globals", "read_zoo_checkpoint", "architectures",
            "networks_from_zoo", "convert_zoo_checkpoint", "calibrate_mbstd", "minibatch_stddev", "pixel_norm"]
