@@ -66,8 +66,9 @@ def write_config(dest: Path, cfg: dict | None = None, filename: str = "test_conf
 
 
 def tiny_config(name="tiny", **overrides) -> dict:
-    """3 test images, one task, the cheap methods: a run of a few seconds per job."""
-    cfg = make_config(**{"name": name, "shard_size": 1, "data.demo.real_test": 1,
+    """3 test images, one task, the cheap methods: a run of a few seconds per job;
+    one image per call (microbatch 1), so that any shard size is allowed."""
+    cfg = make_config(**{"name": name, "shard_size": 1, "microbatch": 1, "data.demo.real_test": 1,
                          "data.demo.generated_test": 2, "data.demo.generated_val": 1,
                          "tasks": ["sr4"], "methods": ["input", "bicubic"]})
     for key, value in overrides.items():
