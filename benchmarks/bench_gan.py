@@ -13,7 +13,7 @@
    8 images (the demo's shard), one thread (the restore rule's ``threads: 1``).
 4. ``--blocks``: the workflow's paths side by side, at 1 and 2 threads, teacher
    DCGAN-64 (D of ndf 64 for Yeh), demo settings, ``--images`` images: one
-   image per call (``microbatch: 1``), index-aligned blocks of 8 (the default,
+   image per call (``microbatch: 1``), index-aligned blocks of 8 and 16 (16 is the default,
    ``microbatch: auto``) and one free batch of all images, for CSGM, Yeh, IAGAN
    and DIP, against a plain reference loop (CSGM: one latent, its own Adam, as
    deepinv's ``CSGMGenerator`` loops; IAGAN: a deep copy of G per image with its
@@ -214,7 +214,9 @@ def compare_blocks(n_images: int, threads: int) -> list[dict]:
         iters = cfg["iterations"]
         p = None if m == "dip" else prior
         u = up if m == "iagan" else None
-        for path, mb in (("per image", 1), ("blocks of 8", 8), (f"free batch of {n_images}", n_images)):
+        paths = [("per image", 1), ("blocks of 8", 8), ("blocks of 16", 16)]
+        paths += [(f"free batch of {n_images}", n_images)] if n_images not in (8, 16) else []
+        for path, mb in paths:
             run_method(m, y[:mb], task.op, p, dict(cfg, iterations=2), seeds[:mb], task=task, microbatch=mb,
                        upstream=None if u is None else _head(u, mb))                      # warm-up
             t0 = time.perf_counter()

@@ -140,7 +140,7 @@ networks together: every convolution is one grouped convolution with
 one-image batch statistics of the notebooks), padding, activations and
 upsampling are per channel, concatenations per image.  The loss is a sum of
 per-image terms and Adam is element-wise, so no image sees another.  The
-workflow runs DIP in index-aligned blocks of 8 (:func:`ganrestore.methods.run_method`,
+workflow runs DIP in index-aligned blocks of 16 (:func:`ganrestore.methods.run_method`,
 ``microbatch: auto``): an image always sits at the same position of a block of
 the same shape, so its result is bitwise independent of its batch-mates and the
 shard size (``tests/test_batch_invariance.py``).  It is *not* bitwise the
@@ -155,7 +155,7 @@ grouped kernels of another shape round differently, and the trajectories part
 (0.04 apart after one step, 0.2 after 60, 32 px).  The official code is as
 sensitive to its kernels (``cudnn.benchmark = True``).  The block layout makes
 that noise a function of the image's block position and the block shape only,
-which is what reproducibility needs; blocks of 8 run 1.3-1.9x the one-image
+which is what reproducibility needs; blocks of 16 run 1.4-2x the one-image
 path on the demo's CPU (``benchmarks/bench_gan.py --blocks``).
 
 **Seeding.**  From the image's seed ``s`` (``(global seed, task, image id)``):
@@ -549,7 +549,7 @@ def _check(cfg, task, config=None):
     net.check_size(size, size)
 
 
-@register("dip", needs_prior=False, gpu=True, check=_check, block=8)
+@register("dip", needs_prior=False, gpu=True, check=_check, block=16)
 def restore_dip(y, op, prior, cfg, seeds, upstream=None, task=None):
     """Deep Image Prior (Ulyanov et al. 2018): fit a random skip network to y through A, stop early."""
     t0 = time.perf_counter()

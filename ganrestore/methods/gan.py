@@ -216,7 +216,7 @@ def csgm_z_prior_weight(weight: float, units: str, m: int) -> float:
     raise ValueError(f"csgm: z_prior_units must be 'ours' or 'csgm', got {units!r}")
 
 
-@register("csgm", needs_prior=True, gpu=True, block=8)
+@register("csgm", needs_prior=True, gpu=True, block=16)
 def restore_csgm(y, op, prior, cfg, seeds, upstream=None, task=None):
     """CSGM: argmin_z ||y - A G(z)||^2 (+ w||z||^2), Adam, restarts, BestKeeper (IAGAN eq. 2)."""
     p = _params("csgm", cfg)
@@ -370,7 +370,7 @@ def _yeh_weights(op, p, y):
     return w[None, None]
 
 
-@register("yeh", needs_prior=True, gpu=True, block=8)
+@register("yeh", needs_prior=True, gpu=True, block=16)
 def restore_yeh(y, op, prior, cfg, seeds, upstream=None, task=None):
     """Yeh et al. 2018: argmin_z ||W(y - A G(z))||_p^p + lambda (log(1-D) - log D - log p_z), x = G(z)."""
     p = _params("yeh", cfg)
@@ -413,7 +413,7 @@ def restore_yeh(y, op, prior, cfg, seeds, upstream=None, task=None):
                    d_prior_used=np.full(B, use_d))
 
 
-@register("yeh_lambda0", needs_prior=True, gpu=True, block=8, seeds_of="yeh")
+@register("yeh_lambda0", needs_prior=True, gpu=True, block=16, seeds_of="yeh")
 def restore_yeh_lambda0(y, op, prior, cfg, seeds, upstream=None, task=None):
     """Yeh et al. with lambda = 0: the ablation of the prior term (data term alone, no D, no z prior)."""
     p = dict(cfg or {})
