@@ -874,3 +874,46 @@ def results_html(aggregates, pairs=None, title: str = "All results", note: str =
         out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
     out.append("</table>")
     return _html_page(title, note, "\n".join(out))
+
+
+# ----------------------------------------------------------------------------- fidelity notes
+def fidelity_note(aggregates, tasks, image_size: int, dataset: str = "celeba") -> str:
+    """The Table 1 note on the Fourier operator (issue 25): for every configured
+    ``cs_fourier`` task, our naive IFFT (the ``input`` row, PSNR of the mean MSE)
+    beside the paper's and whether the operator is verified against it
+    (:func:`ganrestore.fidelity.operator_fidelity`: no reading of the official
+    code reproduces the paper's naive IFFT, so it is not); '' without such a task."""
+    from .fidelity import operator_fidelity  # noqa: PLC0415
+
+    df = aggregates_frame(aggregates)
+    parts, why = [], ""
+    for t in tasks:
+        f = operator_fidelity(t, image_size, dataset)
+        if f is None:
+            continue
+        why = f["why"]
+        row = df[(df["task"] == t) & (df["method"] == "input")] if len(df) else df
+        ours = float(row["psnr_of_mean_mse"].iloc[0]) if len(row) and "psnr_of_mean_mse" in row else math.nan
+        gap = ours - f["paper_naive_ifft_db"] if math.isfinite(ours) and f["paper_naive_ifft_db"] else math.nan
+        status = "verified" if f["verified"] else f"**{f['status']}**"
+        parts.append(f"{t}: our naive IFFT {ours:.2f} dB vs the paper's {f['paper_naive_ifft_db']:.2f} dB "
+                     f"(gap {gap:+.2f} dB; reading '{f['reading']}', {status})")
+    if not parts:
+        return ""
+    why = why[:1].upper() + why[1:] + ("" if why.endswith(".") else ".")
+    return "Fourier operator: " + "; ".join(parts) + f". {why}"
+
+
+def yeh_profile_note(profiles: dict) -> str:
+    """Which official Yeh profile ran on each ``<task>_official`` task and where its
+    settings come from (:func:`ganrestore.official.yeh_profile_of`), e.g. 'official
+    (src/inpaint_test.py; iterations 100 instead of 1000)'; '' when none ran."""
+    if not profiles:
+        return ""
+    parts = []
+    for t, p in sorted(profiles.items()):
+        if not p:
+            continue
+        diff = "; ".join(f"{k} {v[1]} instead of {v[0]}" for k, v in (p.get("differs") or {}).items())
+        parts.append(f"{t}: profile '{p.get('profile')}' ({p.get('source')}{'; ' + diff if diff else ''})")
+    return ("Official rows ran " + ", ".join(parts) + ".") if parts else ""

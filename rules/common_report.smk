@@ -9,6 +9,7 @@ from pathlib import Path
 from ganrestore.methods.classical import LOWRANK_DEFAULTS, TV_DEFAULTS
 from ganrestore.figures import cs_ratio_tasks
 from ganrestore.methods.gan import planned_iterations
+from ganrestore.official import yeh_profile_of as official_profile_of
 
 
 def plain_config():

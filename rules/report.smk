@@ -79,6 +79,12 @@ rule tables:
         task_sigma={t: TASKS[t].sigma for t in TASKS},
         tables=list(PAPER_TABLE_TITLES),
         colorize=colorize_modes(),
+        evaluation=config["evaluation"],
+        yeh_profiles={
+            t: official_profile_of(mcfg("yeh", t), TASKS[t].family)
+            for t in TASKS
+            if t.endswith("_official") and "yeh" in config["methods"]
+        },
     script:
         "../scripts/paper_tables.py"
 

@@ -30,9 +30,16 @@ with script_logging(sm.log[0], sm.threads):
         if table == "yeh2018":
             comp = T.yeh_comparison(aggs, yeh, setting=setting, in_range=in_frame)
             metrics, paper = T.YEH_METRICS, yeh
+            ev = sm.params.evaluation
+            if ev.get("yeh_psnr") == "mean_mse":        # evaluation.yeh_psnr: the slides do not say
+                metrics = dict(metrics, psnr=("psnr_of_mean_mse", "PSNR", 2))
             title = "Yeh et al. (ICASSP 2018): SSIM / PSNR"
-            conv = ("PSNR = mean of per-image PSNR (dB). The slides do not state the test-set size, so the "
-                    "number of images is not compared. " + T.colorize_note(sm.params.colorize))
+            psnr_conv = ("the PSNR of the mean MSE" if ev.get("yeh_psnr") == "mean_mse"
+                         else "the mean of per-image PSNR")
+            conv = (f"PSNR = {psnr_conv} (dB; evaluation.yeh_psnr, unstated in the slides); SSIM window "
+                    f"{ev.get('ssim_window', 'gaussian11')} (evaluation.ssim_window). The slides do not state the "
+                    "test-set size, so the number of images is not compared. "
+                    + T.colorize_note(sm.params.colorize) + " " + T.yeh_profile_note(dict(sm.params.yeh_profiles)))
         else:
             k = table.removeprefix("iagan")
             comp = T.iagan_comparison(aggs, iagan, k, dataset=sm.params.dataset,
@@ -42,6 +49,8 @@ with script_logging(sm.log[0], sm.threads):
                      "IAGAN (arXiv 1906.05284), text: misaligned super-resolution, PSNR / LPIPS")
             conv = (f"PSNR = PSNR of the mean MSE (IAGAN's convention); ours fill the "
                     f"'{sm.params.dataset}' columns.")
+            if k == "1":
+                conv += " " + T.fidelity_note(aggs, info["tasks"], info["image_size"], sm.params.dataset)
         note = f"Paper: {paper.attrs.get('note', '')} {where} {T.kinds_note(jsons)} {conv} {legend}"
         stem = Path(sm.output[f"{table}_md"]).with_suffix("")
         written = T.write_comparison(comp, metrics, stem, title, note, f"tab:{table}")
