@@ -28,12 +28,7 @@ from ganrestore.seeding import derive_seed, randn_per_image
 from ganrestore.tasks import corrupt, make_task
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _pair(n=8, nz=16, size=32, seed=0):

@@ -20,12 +20,7 @@ from ganrestore.tasks import corrupt, make_task
 IDS, SEEDS = ["a", "b"], [5, 6]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

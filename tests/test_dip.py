@@ -26,12 +26,7 @@ IDS = ["a", "b", "c"]
 SMALL = {"num_scales": 4, "skip_n33d": 16, "skip_n33u": 16}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def photo(size: int) -> torch.Tensor:

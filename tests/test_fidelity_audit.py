@@ -18,12 +18,7 @@ from ganrestore.priors import to_unit
 from ganrestore.tasks import make_task
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- item 6: csgm's "+Reg" weight -------------------------------------------------------

@@ -49,14 +49,7 @@ def calibrated_generator(ngf=16, seed=0):
     return G.eval()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The CPU is shared (2 cores, other jobs): one intra-op thread is much faster
-    than two contending ones for these small convolutions."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -189,12 +189,7 @@ def zoo_D(s, x, n_scales, mbstd_const=None):
     return _eq(x, _k(s, "decisionLayer.module.weight"), _k(s, "decisionLayer.module.bias"), conv=False)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _write(tmp_path, data, name="celebaHQ_test-0000.pth"):
